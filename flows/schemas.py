@@ -1,0 +1,161 @@
+"""Every Parquet table of the pipeline, with its fixed pyarrow schema, and the one
+validated reader and atomic writer that all stages and crawlers use."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows.errors import PipelineInputError
+
+# One row per line of the CMU trope list: a (character, trope) pair. A character listed
+# under two tropes is two rows with the same freebase_id.
+CHARACTERS = pa.schema(
+    [
+        ("char_id", pa.string()),  # unique per row: "<freebase id>|<trope>"
+        ("trope", pa.string()),
+        ("character", pa.string()),
+        ("movie", pa.string()),
+        ("actor", pa.string()),
+        ("freebase_id", pa.string()),
+        ("split", pa.string()),  # train | val | test under split.unit=character
+    ]
+)
+
+TROPES = pa.schema(
+    [
+        ("trope", pa.string()),  # CMU trope id, e.g. dumb_muscle
+        ("title", pa.string()),  # TVTropes page title, e.g. DumbMuscle
+        ("description", pa.string()),  # never empty: falls back to the title
+        ("description_kind", pa.string()),  # full | laconic | title
+        ("laconic", pa.string()),
+        ("url", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+
+OTHER_LINE = pa.struct([("speaker", pa.string()), ("text", pa.string())])
+
+# A dialogue snippet S = (D, E, O) of one character.
+SNIPPETS = pa.schema(
+    [
+        ("snippet_id", pa.string()),
+        ("char_id", pa.string()),
+        ("movie", pa.string()),
+        ("scene", pa.int32()),  # index of the scene in its script (or quote index for IMDb)
+        ("D", pa.list_(pa.string())),  # the character's own lines
+        ("E", pa.list_(pa.string())),  # action lines and parentheticals: the context
+        ("O", pa.list_(OTHER_LINE)),  # the other characters' lines, with their speakers
+        ("split", pa.string()),  # train | val | test
+        ("source", pa.string()),  # screenplays | imdb
+    ]
+)
+
+QUOTE_LINE = pa.struct(
+    [
+        ("speaker", pa.string()),  # empty for a pure stage direction
+        ("text", pa.string()),
+        ("directions", pa.list_(pa.string())),  # bracketed directions, e.g. [laughs]
+    ]
+)
+
+QUOTES = pa.schema(
+    [
+        ("quote_id", pa.string()),
+        ("imdb_id", pa.string()),  # tt0000000
+        ("movie", pa.string()),  # CMU movie title
+        ("position", pa.int32()),  # order of the quote on its page
+        ("lines", pa.list_(QUOTE_LINE)),
+        ("url", pa.string()),
+    ]
+)
+
+TROPE_PAGES = pa.schema(
+    [
+        ("trope", pa.string()),
+        ("title", pa.string()),
+        ("url", pa.string()),
+        ("description", pa.string()),
+        ("laconic", pa.string()),
+    ]
+)
+
+SCREENPLAY_PAGES = pa.schema(
+    [
+        ("movie", pa.string()),
+        ("url", pa.string()),
+        ("text", pa.string()),
+    ]
+)
+
+EMBEDDINGS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("text_sha256", pa.string()),
+        ("embedding", pa.list_(pa.float32())),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "characters": CHARACTERS,
+    "tropes": TROPES,
+    "snippets": SNIPPETS,
+    "quotes": QUOTES,
+    "trope_pages": TROPE_PAGES,
+    "screenplay_pages": SCREENPLAY_PAGES,
+    "embeddings": EMBEDDINGS,
+}
+
+
+def read_table(path: str | os.PathLike, schema: pa.Schema) -> pa.Table:
+    """Read a Parquet file and check it against `schema`; raise one line naming file and column."""
+    path = Path(path)
+    if not path.exists():
+        raise PipelineInputError(f"{path}: file not found")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise PipelineInputError(f"{path}: not a readable Parquet file ({error})") from error
+    for field in schema:
+        if field.name not in table.schema.names:
+            raise PipelineInputError(f"{path}: missing column '{field.name}'")
+        actual = table.schema.field(field.name).type
+        if not actual.equals(field.type):
+            raise PipelineInputError(
+                f"{path}: column '{field.name}' has type {actual}, expected {field.type}"
+            )
+    return table.select(schema.names)
+
+
+def write_table(table: pa.Table, path: str | os.PathLike, schema: pa.Schema) -> Path:
+    """Cast `table` to `schema` and write it atomically: a temporary file, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = table.select(schema.names).cast(schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return path
+
+
+class atomic_path:
+    """Context manager giving a temporary sibling path that replaces `path` on success only."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+        return False

@@ -1,0 +1,1 @@
+"""Models: one readable module each (amn, memory, pess, generator), plus shared runtime helpers."""
