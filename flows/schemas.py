@@ -99,6 +99,53 @@ EMBEDDINGS = pa.schema(
     ]
 )
 
+# The ESConv seeker's persona so far (stage gen_personas): one row per extractor, conversation
+# and inference point, inferred from the conversation up to the point's seeker utterance.
+GEN_PERSONAS = pa.schema(
+    [
+        ("source", pa.string()),  # which extractor: base | pess (gen.extractors)
+        ("conversation_id", pa.string()),  # esconv-<split>-<line from 0>
+        ("split", pa.string()),  # train | val | test
+        ("seeker_turns", pa.int32()),  # seeker utterances read: 3, 6, 9, … (gen.persona_every)
+        ("persona", pa.list_(pa.string())),  # persona sentences, first occurrence first
+    ]
+)
+
+# A persona inferred by the PESS extractor (stage pess_apply) for every ESConv seeker, from the
+# whole conversation, and for every movie character, from their own dialogue lines.
+ESCONV_PERSONAS = pa.schema(
+    [
+        ("conversation_id", pa.string()),  # esconv-<split>-<line from 0>
+        ("split", pa.string()),  # train | val | test
+        ("emotion_type", pa.string()),
+        ("problem_type", pa.string()),
+        ("seeker_turns", pa.int32()),  # seeker utterances in the conversation
+        ("windows", pa.int32()),  # history windows decoded (pess.apply.max_chunks at most)
+        ("persona", pa.list_(pa.string())),  # persona sentences, first occurrence first
+    ]
+)
+
+CHARACTER_PERSONAS = pa.schema(
+    [
+        ("char_id", pa.string()),  # as in SNIPPETS / CHARACTERS
+        ("movie", pa.string()),
+        ("lines", pa.int32()),  # distinct dialogue lines of the character read
+        ("windows", pa.int32()),
+        ("persona", pa.list_(pa.string())),
+    ]
+)
+
+# A character as the trained AMN sees it (stage cluster): all of its snippets read as one
+# example, in story order.
+CHARACTER_EMBEDDINGS = pa.schema(
+    [
+        ("char_id", pa.string()),  # as in SNIPPETS / CHARACTERS
+        ("n_snippets", pa.int32()),
+        ("z", pa.list_(pa.float32())),  # persona representation, d_h
+        ("probs", pa.list_(pa.float32())),  # trope probabilities, tropes.parquet order
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "characters": CHARACTERS,
     "tropes": TROPES,
@@ -107,6 +154,10 @@ SCHEMAS: dict[str, pa.Schema] = {
     "trope_pages": TROPE_PAGES,
     "screenplay_pages": SCREENPLAY_PAGES,
     "embeddings": EMBEDDINGS,
+    "gen_personas": GEN_PERSONAS,
+    "esconv_personas": ESCONV_PERSONAS,
+    "character_personas": CHARACTER_PERSONAS,
+    "character_embeddings": CHARACTER_EMBEDDINGS,
 }
 
 
@@ -117,10 +168,13 @@ def read_table(path: str | os.PathLike, schema: pa.Schema) -> pa.Table:
         raise PipelineInputError(f"{path}: file not found")
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as error:
+        names = table.schema.names
+    # A damaged footer also surfaces as ArrowNotImplementedError, or as column names
+    # that are not UTF-8.
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
         raise PipelineInputError(f"{path}: not a readable Parquet file ({error})") from error
     for field in schema:
-        if field.name not in table.schema.names:
+        if field.name not in names:
             raise PipelineInputError(f"{path}: missing column '{field.name}'")
         actual = table.schema.field(field.name).type
         if not actual.equals(field.type):
@@ -140,6 +194,12 @@ def write_table(table: pa.Table, path: str | os.PathLike, schema: pa.Schema) -> 
     return path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class atomic_path:
     """Context manager giving a temporary sibling path that replaces `path` on success only."""
 
@@ -150,6 +210,7 @@ class atomic_path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
+        os.chmod(name, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs are shared files
         self.tmp = Path(name)
         return self.tmp
 

@@ -1,0 +1,202 @@
+import json
+import shutil
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flows.errors import PipelineInputError
+from flows.ingest_screenplays import (
+    IngestSettings,
+    ingest_screenplays,
+    ingest_screenplays_task,
+    ingest_settings,
+    snippet_splits,
+)
+from flows.ingest_tropes import SplitSettings, ingest_tropes
+from flows.schemas import SCREENPLAY_PAGES, write_table
+from flows.screenplay import parse_screenplay
+
+MOVIES = (
+    "Indiana Jones and the Raiders of the Lost Ark",  # Indy (hand alias INDY), Major Toht (hand: none)
+    "Election",  # Paul Metzler, under two tropes
+    "Star Wars Episode I: The Phantom Menace",  # colon layout
+    "Training Day",  # resplit layout
+    "Clueless",  # blank layout
+    "The Shadow",  # no script
+)
+PAPER_SPLIT = SplitSettings("snippet", 13, (0.8, 0.1, 0.1))
+SETTINGS = IngestSettings(window=6, min_lines=5, max_snippets=30, hand_aliases=True)
+
+
+@pytest.fixture(scope="module")
+def characters_path(shared_data, tmp_path_factory):
+    """characters.parquet of the real clusters lines of a few movies."""
+    folder = tmp_path_factory.mktemp("characters")
+    lines = (shared_data / "cmu_tvtropes" / "tvtropes.clusters.txt").read_text().splitlines()
+    picked = [line for line in lines if any(f'"movie": "{movie}"' in line for movie in MOVIES)]
+    (folder / "clusters.txt").write_text("\n".join(picked) + "\n")
+    ingest_tropes(folder / "clusters.txt", folder / "characters.parquet", PAPER_SPLIT)
+    return folder / "characters.parquet"
+
+
+def run(characters_path, scripts_root, tmp_path, settings=SETTINGS, split=PAPER_SPLIT, crawled=None):
+    metrics = ingest_screenplays(characters_path, scripts_root, crawled, tmp_path / "snippets.parquet",
+                                 tmp_path / "ingest.json", settings, split)
+    return metrics, pq.read_table(tmp_path / "snippets.parquet").to_pylist()
+
+
+@pytest.fixture(scope="module")
+def paper_run(characters_path, shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("snippets")
+    return (*run(characters_path, shared_data / "imsdb_scripts", out), out)
+
+
+def by_character(snippets):
+    grouped = {}
+    for snippet in snippets:
+        grouped.setdefault(snippet["char_id"], []).append(snippet)
+    return grouped
+
+
+def test_matched_characters_and_metrics(paper_run, characters_path):
+    metrics, snippets, out = paper_run
+    characters = pq.read_table(characters_path).to_pandas().set_index("char_id")
+    matched = set(by_character(snippets))
+    names = set(characters.loc[list(matched), "character"])
+    assert names == {"Indiana Jones", "Paul Metzler", "Anakin Skywalker", "Alonzo", "Cher Horowitz",
+                     "Qui-Gon Jinn", "Obi-Wan Kenobi"}
+    unmatched = set(characters.index) - matched
+    assert set(characters.loc[list(unmatched), "character"]) == {"Major Arnold Toht", "Dr. Reinhardt Lane"}
+    assert metrics == json.loads((out / "ingest.json").read_text())
+    assert metrics["characters"] == {"rows": len(characters), "with_script": len(characters) - 1,
+                                     "matched": len(matched), "unmatched": len(unmatched),
+                                     "distinct_matched": characters.loc[list(matched), "freebase_id"].nunique()}
+    sizes = sorted(Counter(s["char_id"] for s in snippets).values())
+    assert (metrics["snippets_per_character"]["min"], metrics["snippets_per_character"]["max"]) == (sizes[0], sizes[-1])
+    assert metrics["snippets"]["total"] == len(snippets) == sum(metrics["snippets"][name] for name in ("train", "val", "test"))
+    assert metrics["tropes"]["covered"] == characters.loc[list(matched), "trope"].nunique()
+    assert metrics["scripts"] == {"parsed": 5, "crawled": 0}
+
+
+def test_snippets_are_windows_holding_the_characters_lines(paper_run, shared_data):
+    _, snippets, _ = paper_run
+    assert len({s["snippet_id"] for s in snippets}) == len(snippets)
+    for snippet in snippets:
+        assert snippet["D"], snippet["snippet_id"]
+        assert len(snippet["D"]) + len(snippet["E"]) + len(snippet["O"]) <= SETTINGS.window
+        assert snippet["source"] == "screenplays"
+    indy = [s for s in snippets if s["char_id"] == "/m/0k294p|adventurer_archaeologist"]
+    raiders = parse_screenplay((shared_data / "imsdb_scripts" / "scripts" /
+                                "Indiana-Jones-and-the-Raiders-of-the-Lost-Ark.txt").read_text(errors="replace"), "strict")
+    indy_lines = {b.text for scene in raiders for b in scene.blocks if b.kind == "dialogue" and b.speaker == "INDY"}
+    for snippet in indy:
+        assert set(snippet["D"]) <= indy_lines
+        assert all(other["speaker"] != "INDY" for other in snippet["O"])
+        scene = raiders[snippet["scene"]]
+        assert set(snippet["D"]) <= {b.text for b in scene.blocks}  # all from the one scene
+    assert any(o["speaker"] == "MARION" for s in indy for o in s["O"])
+    assert any(e.startswith("(") for s in indy for e in s["E"])  # parentheticals are context
+
+
+def test_cap_split_and_same_person_under_two_tropes(paper_run):
+    _, snippets, _ = paper_run
+    grouped = by_character(snippets)
+    for char_id, rows in grouped.items():
+        assert len(rows) <= SETTINGS.max_snippets
+        splits = Counter(row["split"] for row in rows)
+        if len(rows) >= 3:
+            assert set(splits) == {"train", "val", "test"}, char_id
+        assert splits["train"] >= 0.7 * len(rows)
+    paul_muscle = grouped["/m/02vdf9d|big_man_on_campus"]
+    paul_beauty = grouped["/m/02vdf9d|brainless_beauty"]
+    assert [(s["D"], s["split"]) for s in paul_muscle] == [(s["D"], s["split"]) for s in paul_beauty]
+
+
+def test_deterministic_and_window_param_changes_snippets(paper_run, characters_path, shared_data, tmp_path):
+    _, snippets, _ = paper_run
+    _, again = run(characters_path, shared_data / "imsdb_scripts", tmp_path)
+    assert again == snippets
+    small = IngestSettings(window=3, min_lines=5, max_snippets=1000, hand_aliases=True)
+    _, narrow = run(characters_path, shared_data / "imsdb_scripts", tmp_path, settings=small)
+    assert all(len(s["D"]) + len(s["E"]) + len(s["O"]) <= 3 for s in narrow)
+    assert len(narrow) > len(snippets)
+
+
+def test_character_unit_inherits_the_character_split(characters_path, shared_data, tmp_path):
+    unseen = SplitSettings("character", 13, (0.8, 0.1, 0.1))
+    _, snippets = run(characters_path, shared_data / "imsdb_scripts", tmp_path, split=unseen)
+    split_of = dict(zip(*pq.read_table(characters_path, columns=["char_id", "split"]).to_pydict().values()))
+    assert all(s["split"] == split_of[s["char_id"]] for s in snippets)
+
+
+def test_without_hand_aliases_name_rules_decide(characters_path, shared_data, tmp_path):
+    rules = IngestSettings(window=6, min_lines=5, max_snippets=30, hand_aliases=False)
+    _, snippets = run(characters_path, shared_data / "imsdb_scripts", tmp_path, settings=rules)
+    matched = {s["char_id"] for s in snippets}
+    assert "/m/0k294p|adventurer_archaeologist" not in matched  # no INDIANA or JONES cue in Raiders
+    assert "/m/0jwjsy|ditz" in matched  # Cher Horowitz -> CHER by first name
+
+
+def test_crawled_screenplay_fills_a_movie_without_bundled_script(characters_path, shared_data, tmp_path):
+    """Clueless removed from a copy of the script map; its real text comes as a crawled page,
+    parsed with a guessed layout. A crawled page for a bundled movie is ignored."""
+    source = shared_data / "imsdb_scripts"
+    root = tmp_path / "imsdb_scripts"
+    root.mkdir()
+    (root / "scripts").symlink_to(source / "scripts")
+    shutil.copy(source / "cmu_character_matches.tsv", root)
+    rows = (source / "movie_script_map.tsv").read_text().splitlines()
+    (root / "movie_script_map.tsv").write_text("\n".join(r for r in rows if not r.startswith("Clueless\t")) + "\n")
+    pages = pa.table({"movie": ["Clueless", "Election"], "url": ["https://imsdb.com/Clueless", "https://imsdb.com/E"],
+                      "text": [(source / "scripts" / "Clueless.txt").read_text(errors="replace"), "garbage"]})
+    crawled = write_table(pages, tmp_path / "screenplay_pages.parquet", SCREENPLAY_PAGES)
+    metrics, snippets = run(characters_path, root, tmp_path, crawled=crawled)
+    matched = {s["char_id"] for s in snippets}
+    assert {"/m/0jwjsy|ditz", "/m/0jwjsy|valley_girl", "/m/02vdf9d|big_man_on_campus"} <= matched
+    assert metrics["scripts"] == {"parsed": 5, "crawled": 1}
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 10, 29, 30, 200])
+def test_snippet_split_sizes(count):
+    labels = snippet_splits(count, PAPER_SPLIT, "/m/x|Movie")
+    sizes = Counter(labels)
+    assert len(labels) == count
+    if count >= 3:
+        assert sizes["val"] >= 1 and sizes["test"] >= 1 and sizes["train"] >= 1
+    assert abs(sizes["val"] - 0.1 * count) <= 1 and abs(sizes["test"] - 0.1 * count) <= 1
+    assert labels == snippet_splits(count, PAPER_SPLIT, "/m/x|Movie")
+
+
+def test_characters_with_wrong_schema_name_file_and_column(shared_data, tmp_path):
+    bad = tmp_path / "characters.parquet"
+    pq.write_table(pa.table({"char_id": ["a|b"], "trope": ["b"], "character": ["A"], "movie": ["M"]}), bad)
+    with pytest.raises(PipelineInputError, match=r"characters\.parquet: missing column 'actor'") as error:
+        run(bad, shared_data / "imsdb_scripts", tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_script_file_is_named(characters_path, shared_data, tmp_path):
+    root = tmp_path / "imsdb_scripts"
+    (root / "scripts").mkdir(parents=True)
+    for name in ("movie_script_map.tsv", "cmu_character_matches.tsv"):
+        shutil.copy(shared_data / "imsdb_scripts" / name, root)
+    with pytest.raises(PipelineInputError, match=r"scripts/30-Minutes-or-Less\.txt: file not found \(listed in"):
+        ingest_screenplays_task.fn(str(characters_path), str(root), str(tmp_path / "none"), str(tmp_path / "s.parquet"),
+                                   str(tmp_path / "m.json"), SETTINGS, PAPER_SPLIT, {})
+    (root / "movie_script_map.tsv").write_text("movie\tscript_file\n")
+    with pytest.raises(PipelineInputError, match=r"movie_script_map\.tsv: missing column 'parse_mode'"):
+        run(characters_path, root, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [({"window": 0, "min_lines": 5, "max_snippets": 30, "hand_aliases": True}, r"param 'ingest\.window' must be >= 1"),
+     ({"window": 6, "min_lines": 5.5, "max_snippets": 30, "hand_aliases": True}, r"param 'ingest\.min_lines' must be int"),
+     ({"window": 6, "min_lines": 5, "max_snippets": 30, "hand_aliases": "yes"}, r"param 'ingest\.hand_aliases' must be bool"),
+     ({"window": 6, "min_lines": 5, "hand_aliases": True}, r"missing param 'ingest\.max_snippets'")],
+)
+def test_bad_ingest_params_name_the_param(section, message):
+    with pytest.raises(PipelineInputError, match=message):
+        ingest_settings({"ingest": section})
