@@ -1,14 +1,33 @@
 """How a stage becomes a restartable Prefect task: results persisted under PREFECT_HOME,
-keyed on the task's inputs (paths *and* content hashes) and on its source code."""
+keyed on the task's inputs (paths *and* content hashes) and on its stage's source file."""
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import INPUTS, CachePolicy
 
 from flows.config import file_sha256
+from flows.errors import PipelineInputError
+
+
+@dataclass
+class StageSource(CachePolicy):
+    """Key on the whole file that defines the task, not only the task's own lines: a stage
+    is one file, and an edit to a helper beside the task must invalidate its results too."""
+
+    def compute_key(self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any) -> str | None:
+        if not task_ctx:
+            return None
+        return file_sha256(inspect.getsourcefile(task_ctx.task.fn))
+
+
+def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
+    """Bad input fails the same way on every try; retry only what may be transient."""
+    return not isinstance(state.data, PipelineInputError)
 
 
 def stage_task(fn: Callable | None = None, *, retries: int = 1, **options: Any):
@@ -19,9 +38,10 @@ def stage_task(fn: Callable | None = None, *, retries: int = 1, **options: Any):
             inner,
             name=inner.__name__,
             persist_result=True,
-            cache_policy=INPUTS + TASK_SOURCE,
+            cache_policy=INPUTS + StageSource(),
             retries=retries,
             retry_delay_seconds=2,
+            retry_condition_fn=_retry_unless_bad_input,
             **options,
         )
 
