@@ -1,0 +1,134 @@
+import json
+import shutil
+from dataclasses import asdict
+
+import lxml.html
+import numpy as np
+import pyarrow as pa
+import pytest
+from eval_tiny import KS, VARIANT, tiny_project
+
+from flows.errors import PipelineInputError
+from flows.evaluate import read_csv
+from flows.report import (PAPER_TABLE2, ReportInputs, build_report, confusion_view, heat_words, project,
+                          table2_rows)
+from flows.schemas import CHARACTER_PERSONAS, write_table
+from flows.table2 import summarise
+from flows.train import classification_metrics, load_trope_data
+
+
+@pytest.fixture(scope="module")
+def project_dir(tmp_path_factory):
+    return tiny_project(tmp_path_factory)
+
+
+def inputs_in(folder) -> ReportInputs:
+    return ReportInputs(**{name: str(folder / path) for name, path in asdict(ReportInputs()).items()})
+
+
+def test_confusion_cells_count_pairs_and_shade_by_row():
+    rows = [{"actual": a, "predicted": p} for a, p in
+            [("hero", "hero"), ("hero", "villain"), ("hero", "hero"), ("villain", "villain"), ("mentor", "hero")]]
+    view = confusion_view(rows)
+    assert [label["name"] for label in view["labels"]] == ["hero", "mentor", "villain"]
+    cells = {cell["title"]: cell for cell in view["cells"]}
+    hits = cells["hero predicted as hero: 2"]
+    assert hits["shade"] == pytest.approx(2 / 3, abs=1e-3) and hits["diagonal"]
+    assert cells["mentor predicted as hero: 1"]["shade"] == 1.0 and not cells["mentor predicted as hero: 1"]["diagonal"]
+    assert len(cells) == 4 and (view["correct"], view["total"]) == (3, 5)
+
+
+def test_word_heat_is_min_max_scaled_and_flat_weights_stay_unshaded():
+    assert [w["shade"] for w in heat_words([["a", 0.1], ["b", 0.5], ["c", 0.3]])] == [0.0, 1.0, 0.5]
+    assert [w["shade"] for w in heat_words([["a", 0.5], ["b", 0.5]])] == [0.0, 0.0]
+
+
+@pytest.mark.slow
+def test_projection_is_deterministic_under_a_seed():
+    z = np.random.default_rng(0).normal(size=(20, 8))
+    for method in ("tsne", "pca"):
+        first = project(z, method, seed=0)
+        assert first.shape == (20, 2) and np.array_equal(first, project(z, method, seed=0))
+
+
+def test_table2_rows_put_the_paper_beside_a_single_run_or_the_sweep():
+    test = {"accuracy": 0.5, "precision": 0.4, "recall": 0.5, "f1": 0.45, "f1_macro": 0.3}
+    single = table2_rows(None, {"variant": "attn3", "test": test}, {"variant": "attn3", "test": test},
+                         {"majority": test, "examples": {"train": 3}})
+    assert [row["model"] for row in single] == ["attn3", "majority trope"]
+    assert single[0]["paper"]["accuracy"] == PAPER_TABLE2["attn3"][0] and single[1]["paper"] is None
+    swept = table2_rows(summarise([{"variant": v, "seed": s, "test": test} for v in ("attn3", "mine") for s in (0, 1)]),
+                        None, {"variant": "attn3", "test": test}, None)
+    assert [(row["model"], row["seeds"], row["std"]["f1"]) for row in swept] == [("attn3", 2, 0.0), ("mine", 2, 0.0)]
+    assert swept[1]["paper"] is None
+
+
+@pytest.mark.slow
+def test_report_from_a_tiny_trained_model(project_dir):
+    page = (project_dir / "reports" / "report.html").read_text()
+    narrative = json.loads((project_dir / "data" / "narrative.json").read_text())
+    tree = lxml.html.fromstring(page)
+    # one section per character, with its name, top tropes, neighbours and top snippets
+    for i, character in enumerate(narrative["characters"]):
+        section = tree.get_element_by_id(f"char-{i}")
+        assert character["character"] in section.findtext("summary")
+        assert len(section.xpath(".//h3[text()='Predicted tropes']/following-sibling::table[1]//tr")) == 4
+        assert len(section.xpath(".//ol/li")) == len(character["neighbours"])
+        assert len(section.xpath(".//div[@class='snippet']")) == 3
+        assert len(section.xpath(".//svg/rect")) == character["n_snippets"]  # Fig 4: a bar per snippet
+    # Table 2 row of the trained variant beside the paper's row
+    row = tree.xpath("//section[@id='classification']/table/tr[td]")[0]
+    cells = [td.text_content().strip() for td in row.xpath("td")]
+    evaluate = json.loads((project_dir / "metrics" / "evaluate.json").read_text())
+    assert cells[0] == VARIANT and cells[1] == f"{evaluate['test']['accuracy']:.3f}"
+    assert cells[6:] == [f"{value:.3f}" for value in PAPER_TABLE2[VARIANT]]
+    # purity tables: one row per k, ours beside the paper's columns
+    purity = json.loads((project_dir / "metrics" / "purity.json").read_text())
+    eq19 = tree.xpath("//section[@id='purity']/table[2]/tr[td]")
+    assert [r.xpath("td")[0].text_content().strip() for r in eq19] == [str(k) for k in KS]
+    assert eq19[0].xpath("td")[1].text_content() == f"{purity['purity_eq19']['amn'][str(KS[0])]:.1f}"
+    # the map: a dot per character, named on hover, linked to its section
+    dots = tree.xpath("//svg[@id='scatter']//circle")
+    assert len(dots) == len(narrative["characters"])
+    assert {dot.findtext("title").split(" (")[0] for dot in dots} == {c["character"] for c in narrative["characters"]}
+    assert {dot.getparent().get("href") for dot in dots} == {f"#char-{i}" for i in range(len(dots))}
+    cells = confusion_view(read_csv(project_dir / "plots" / "confusion.csv"))["cells"]
+    assert len(tree.xpath("//section[@id='confusion']//rect/title")) == len(cells)
+    # it opens offline: nothing is fetched
+    assert not tree.xpath("//*[@src] | //link | //iframe | //object")
+    assert all(a.get("href").startswith("#") for a in tree.xpath("//a[@href]"))
+
+
+@pytest.mark.slow
+def test_report_shows_the_sweep_baselines_and_pess_personas_when_present(project_dir, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(project_dir, folder, ignore=shutil.ignore_patterns(".prefect-results"))
+    trained = json.loads((folder / "metrics" / "train.json").read_text())
+    (folder / "metrics" / "table2.json").write_text(json.dumps(summarise([trained, {**trained, "seed": 1}])))
+    data = load_trope_data(folder / "data" / "snippets_screenplays.parquet", folder / "data" / "characters.parquet",
+                           folder / "data" / "tropes.parquet")
+    test_labels = [label for label, _ in data.examples("test")]
+    majority = int(np.bincount([label for label, _ in data.examples("train")]).argmax())
+    baselines = {"majority": classification_metrics(test_labels, [majority] * len(test_labels))}
+    (folder / "metrics" / "baselines.json").write_text(json.dumps(baselines))
+    narrative = json.loads((folder / "data" / "narrative.json").read_text())
+    first = narrative["characters"][0]
+    personas = [{"char_id": first["char_id"], "movie": first["movie"], "lines": 9, "windows": 1,
+                 "persona": ["I lift every morning.", "I like the gym."]}]
+    write_table(pa.Table.from_pylist(personas), folder / "data" / "character_personas.parquet", CHARACTER_PERSONAS)
+
+    tree = lxml.html.fromstring(build_report(inputs_in(folder), projection="pca"))
+    rows = tree.xpath("//section[@id='classification']/table/tr[td]")
+    assert [r.xpath("td")[0].text_content().strip() for r in rows] == [VARIANT, "majority trope (baseline)"]
+    assert "±0.000" in rows[0].xpath("td")[1].text_content()  # two identical seeds
+    assert rows[1].xpath("td")[1].text_content().strip() == f"{baselines['majority']['accuracy']:.3f}"
+    assert tree.get_element_by_id("char-0").xpath(".//ul[@class='persona']/li/text()") == personas[0]["persona"]
+    assert not tree.get_element_by_id("char-1").xpath(".//ul[@class='persona']")
+
+
+@pytest.mark.slow
+def test_a_missing_stage_output_is_a_one_line_error(project_dir, tmp_path):
+    inputs = inputs_in(project_dir)
+    inputs.narrative = str(tmp_path / "narrative.json")
+    with pytest.raises(PipelineInputError, match=r"narrative\.json: file not found; run the stage that writes it"):
+        build_report(inputs)
