@@ -11,6 +11,15 @@ from flows.errors import PipelineInputError
 
 # name -> (module holding add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("flows.train", "train one AMN variant (default: params amn.variant) and score it on the test split"),
+    "serve": ("flows.serve", "register the weekly re-crawl and on-demand training deployments and run them"),
+    "crawl": ("flows.crawl", "crawl TVTropes, IMDb quotes and IMSDb scripts into crawls/ (needs the internet; resumable)"),
+    "doctor": ("flows.doctor", "check package pins, offline models, data files, GPU and offline settings"),
+    "chat": ("flows.chat", "talk to the PESS-GEN supporter: seeker turns from stdin, replies with strategy and persona"),
+    "report": ("flows.report", "write reports/report.html: scores, confusion, purity, character map and attention"),
+    "neighbours": ("flows.explore", "a character's nearest characters by cosine similarity of the AMN embedding"),
+    "explain": ("flows.explore", "a character's snippets sorted by the AMN's inter-snippet attention"),
+    "classify": ("flows.explore", "top tropes of one character of a screenplay file, by the trained AMN"),
 }
 
 

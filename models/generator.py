@@ -1,0 +1,262 @@
+"""PESS-GEN response generator: a PAL-style supporter that predicts a strategy, then responds.
+
+Source (encoder input), persona first so that left-truncation of a long context never cuts it:
+
+    [CLS] <persona> p_1 <persona> p_2 … <context> <seeker> u_1 <supporter> [Strategy] s_1 … [SEP]
+
+with at most `max_persona_len` persona tokens; the context keeps its most recent tokens.
+A conversation without an inferred persona yet (or the no-persona variant) has no <persona>
+part. Target (decoder output), after the backbone's decoder start token:
+
+    [Strategy] response tokens [SEP]
+
+so the first decoded token is the strategy (one of the 8 added special tokens), as in PAL,
+and the response is conditioned on it. Training is the token-mean NLL over the whole target,
+so strategy prediction is part of the LM loss. At inference the strategy is the argmax over
+the 8 strategy logits at the first step (or the gold one, forced, in the oracle variant); the
+response is then decoded after the prefix [start, strategy] with the strategy and marker
+tokens banned. The backbone is the PESS one (models.pess): MiniLM bert2bert warm start
+offline, a hub seq2seq id where a hub is reachable, or a tiny random BART for tests.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from flows.errors import PipelineInputError
+from flows.esconv_examples import SEEKER, SupportExample, Turn
+from models.pess import PessConfig, _build_backbone
+from models.runtime import SENTENCE_MODEL
+
+PERSONA_MARK, CONTEXT_MARK = "<persona>", "<context>"
+SPEAKER_MARKS = {SEEKER: "<seeker>", "supporter": "<supporter>"}
+MARKERS = (PERSONA_MARK, CONTEXT_MARK, *SPEAKER_MARKS.values())
+
+
+@dataclass
+class GeneratorConfig:
+    strategies: list[str] = field(default_factory=list)  # strategy tokens in strategy.json order
+    backbone: str = "minilm-bert2bert"  # as pess.model.backbone
+    max_source_len: int = 128  # persona + context tokens, start/end included
+    max_persona_len: int = 48  # the persona's share of the source
+    max_target_len: int = 40  # strategy + response + end
+    tiny_d_model: int = 64  # tiny-bart only
+    tiny_layers: int = 2
+    tiny_heads: int = 4
+    tiny_ffn_dim: int = 128
+    sentence_model: str = SENTENCE_MODEL  # the offline tokenizer of the MiniLM / tiny backbones
+
+    def backbone_config(self) -> PessConfig:
+        return PessConfig(
+            backbone=self.backbone,
+            max_source_len=self.max_source_len,
+            max_target_len=self.max_target_len,
+            tiny_d_model=self.tiny_d_model,
+            tiny_layers=self.tiny_layers,
+            tiny_heads=self.tiny_heads,
+            tiny_ffn_dim=self.tiny_ffn_dim,
+            sentence_model=self.sentence_model,
+        )
+
+
+@dataclass
+class Decoding:
+    method: str = "beam"  # beam | nucleus
+    num_beams: int = 4  # beam only
+    top_p: float = 0.9  # nucleus only
+    top_k: int = 0  # nucleus only; 0 = no top-k cut
+    temperature: float = 0.7  # nucleus only
+    num_return_sequences: int = 1
+    max_new_tokens: int = 38  # response tokens after the strategy
+    min_new_tokens: int = 3
+    no_repeat_ngram_size: int = 3
+    repetition_penalty: float = 1.0
+
+    def __post_init__(self):
+        if self.method not in ("beam", "nucleus"):
+            raise PipelineInputError(f"params.yaml: param 'gen.decoding.method' is {self.method!r}; valid: beam, nucleus")
+
+
+def _resize_vocabulary(model: nn.Module, size: int) -> None:
+    """Grow the embeddings (and tied output layer) to the tokenizer with the added tokens. A
+    bert2bert EncoderDecoderModel resizes its two halves; a model rebuilt from a checkpoint's
+    config already has the size."""
+    from transformers import EncoderDecoderModel
+
+    parts = [model.encoder, model.decoder] if isinstance(model, EncoderDecoderModel) else [model]
+    for part in parts:
+        if part.get_input_embeddings().num_embeddings != size:
+            part.resize_token_embeddings(size)
+
+
+class ResponseGenerator(nn.Module):
+    def __init__(self, config: GeneratorConfig, model_config: dict[str, Any] | None = None):
+        super().__init__()
+        if len(set(config.strategies)) != len(config.strategies) or not config.strategies:
+            raise PipelineInputError(f"generator config: strategies must be distinct and non-empty, got {config.strategies}")
+        self.config = config
+        self.model, self.tokenizer = _build_backbone(config.backbone_config(), model_config)
+        # the order is fixed, so a checkpoint's token ids mean the same after a rebuild
+        self.tokenizer.add_special_tokens({"additional_special_tokens": [*MARKERS, *config.strategies]})
+        _resize_vocabulary(self.model, len(self.tokenizer))
+        ids = self.tokenizer.convert_tokens_to_ids
+        self.register_buffer("strategy_ids", torch.tensor(ids(list(config.strategies))), persistent=False)  # [K]
+        self.marker_ids = {mark: ids(mark) for mark in MARKERS}
+        self.start_id = self.model.config.decoder_start_token_id
+        if self.start_id is None:
+            self.start_id = self.tokenizer.cls_token_id
+        self.model.config.decoder_start_token_id = self.start_id
+        self.source_start, self.source_end = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        self.end_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.sep_token_id
+        self.pad_id = self.tokenizer.pad_token_id
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- checkpoints: plain config dicts and tensors, so weights_only=True loads them
+    def checkpoint(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "model_config": self.model.config.to_dict(), "model": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, payload: dict[str, Any]) -> "ResponseGenerator":
+        generator = cls(GeneratorConfig(**payload["config"]), model_config=payload["model_config"])
+        generator.load_state_dict(payload["model"])
+        return generator
+
+    # -- text -> ids
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def source_ids(self, persona: Sequence[str], context: Sequence[Turn]) -> list[int]:
+        """The encoder input of one example (layout in the module docstring)."""
+        persona_ids: list[int] = []
+        for sentence in persona:
+            persona_ids += [self.marker_ids[PERSONA_MARK], *self._ids(sentence)]
+        persona_ids = persona_ids[: self.config.max_persona_len]
+        context_ids: list[int] = []
+        for turn in context:
+            context_ids.append(self.marker_ids[SPEAKER_MARKS[turn.speaker]])
+            if turn.strategy:
+                context_ids.append(self.strategy_id(turn.strategy))
+            context_ids += self._ids(turn.text)
+        room = self.config.max_source_len - len(persona_ids) - 3  # start, <context>, end
+        context_ids = context_ids[-room:] if room > 0 else []
+        return [self.source_start, *persona_ids, self.marker_ids[CONTEXT_MARK], *context_ids, self.source_end]
+
+    def strategy_id(self, strategy: str) -> int:
+        if strategy not in self.config.strategies:
+            raise PipelineInputError(f"unknown strategy {strategy!r}; valid: {', '.join(self.config.strategies)}")
+        return self.tokenizer.convert_tokens_to_ids(strategy)
+
+    def target_ids(self, strategy: str, response: str) -> list[int]:
+        """[Strategy] response [end], cut to max_target_len with the end kept."""
+        body = self._ids(response)[: self.config.max_target_len - 2]
+        return [self.strategy_id(strategy), *body, self.end_id]
+
+    def sources(self, examples: Sequence[SupportExample]) -> dict[str, torch.Tensor]:
+        """input_ids and attention_mask [B, S], right-padded."""
+        rows = [self.source_ids(e.persona, e.context) for e in examples]
+        width = max(len(r) for r in rows)
+        input_ids = torch.tensor([r + [self.pad_id] * (width - len(r)) for r in rows], device=self.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    def labels(self, examples: Sequence[SupportExample]) -> torch.Tensor:
+        """[B, T] targets; padding is -100 (ignored by the NLL)."""
+        rows = [self.target_ids(e.strategy, e.response) for e in examples]
+        width = max(len(r) for r in rows)
+        return torch.tensor([r + [-100] * (width - len(r)) for r in rows], device=self.device)
+
+    # -- training and scoring
+    def loss(self, examples: Sequence[SupportExample]) -> torch.Tensor:
+        """Token-mean NLL of [Strategy] response [end], teacher-forced."""
+        return self.model(**self.sources(examples), labels=self.labels(examples)).loss
+
+    @torch.no_grad()
+    def response_nll(self, examples: Sequence[SupportExample]) -> tuple[float, int]:
+        """Summed NLL and count of the response tokens (end included) given the gold strategy:
+        perplexity = exp(sum / count). The strategy position is left out so that predicted and
+        oracle-strategy variants are scored on the same tokens."""
+        labels = self.labels(examples)  # [B, T]
+        logits = self.model(**self.sources(examples), labels=labels).logits  # [B, T, V]
+        response = labels[:, 1:]  # [B, T-1]
+        nll = nn.functional.cross_entropy(logits[:, 1:].transpose(1, 2), response, ignore_index=-100, reduction="sum")
+        return float(nll), int((response != -100).sum())
+
+    # -- inference
+    @torch.no_grad()
+    def strategy_logits(self, sources: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B, K] logits of the K strategy tokens at the first decoding step."""
+        start = torch.full((sources["input_ids"].shape[0], 1), self.start_id, device=self.device)  # [B, 1]
+        logits = self.model(**sources, decoder_input_ids=start).logits[:, 0]  # [B, V]
+        return logits[:, self.strategy_ids]
+
+    @torch.no_grad()
+    def decode_ids(
+        self, examples: Sequence[SupportExample], decoding: Decoding, forced_strategies: Sequence[str] | None = None
+    ) -> torch.Tensor:
+        """[B * n, 2 + new] decoder sequences, n = decoding.num_return_sequences: the start
+        token, the strategy (argmax over the strategy logits, or forced: the oracle), then
+        the response, in which strategy and marker tokens are banned."""
+        was_training = self.training
+        self.eval()
+        sources = self.sources(examples)
+        if forced_strategies is None:
+            strategy_ids = self.strategy_ids[self.strategy_logits(sources).argmax(-1)]  # [B]
+        else:
+            strategy_ids = torch.tensor([self.strategy_id(s) for s in forced_strategies], device=self.device)
+        prefix = torch.stack([torch.full_like(strategy_ids, self.start_id), strategy_ids], dim=1)  # [B, 2]
+        banned = [[token] for token in (*self.strategy_ids.tolist(), *self.marker_ids.values(), self.tokenizer.unk_token_id)]
+        options: dict[str, Any] = {
+            "max_new_tokens": decoding.max_new_tokens,
+            "min_new_tokens": decoding.min_new_tokens,
+            "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
+            "repetition_penalty": decoding.repetition_penalty,
+            "num_return_sequences": decoding.num_return_sequences,
+        }
+        if decoding.method == "beam":
+            options.update(num_beams=max(decoding.num_beams, decoding.num_return_sequences), do_sample=False)
+        else:
+            options.update(do_sample=True, top_p=decoding.top_p, top_k=decoding.top_k, temperature=decoding.temperature, num_beams=1)
+        output = self.model.generate(
+            **sources,
+            decoder_input_ids=prefix,
+            bad_words_ids=banned,
+            decoder_start_token_id=self.start_id,
+            eos_token_id=self.end_id,
+            pad_token_id=self.pad_id,
+            **options,
+        )
+        self.train(was_training)
+        return output
+
+    def respond(
+        self, examples: Sequence[SupportExample], decoding: Decoding, forced_strategies: Sequence[str] | None = None
+    ) -> tuple[list[str], list[list[str]]]:
+        """Per example: its strategy and `decoding.num_return_sequences` response texts."""
+        output = self.decode_ids(examples, decoding, forced_strategies).tolist()
+        n = decoding.num_return_sequences
+        strategies = [self.parse_strategy(output[b * n]) for b in range(len(examples))]
+        texts = [self._decode(row[2:]) for row in output]
+        return strategies, [texts[b * n : (b + 1) * n] for b in range(len(examples))]
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return " ".join(self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True).split())
+
+    def as_decoded(self, text: str) -> str:
+        """`text` as the model would write it (an uncased WordPiece vocabulary lower-cases and
+        strips accents): references pass through this before they are compared with outputs."""
+        return self._decode(self._ids(text))
+
+    def parse_strategy(self, decoder_ids: Sequence[int]) -> str | None:
+        """The strategy of a decoded sequence: the token right after the decoder start."""
+        ids = list(decoder_ids)
+        position = 1 if ids and ids[0] == self.start_id else 0
+        if position >= len(ids):
+            return None
+        token = self.tokenizer.convert_ids_to_tokens(ids[position])
+        return token if token in self.config.strategies else None

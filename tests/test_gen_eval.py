@@ -1,0 +1,73 @@
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.config import load_params
+from flows.errors import PipelineInputError
+from flows.esconv_examples import SupportExample, Turn
+from flows.gen_eval import bleu_n, decoding_settings, sample_examples, variant_settings
+from gen_tiny import one_thread, save_tiny_models, write_tiny_params  # noqa: F401 (fixture)
+
+
+def test_bleu_n_orders():
+    references = ["i am so sorry to hear that", "have you talked to your boss about it"]
+    assert bleu_n(references, references, 4) == pytest.approx(100)
+    partial = ["i am sorry to hear about that", "have you asked your boss"]
+    scores = [bleu_n(partial, references, n) for n in (1, 2, 4)]
+    assert 100 > scores[0] > scores[1] > scores[2] >= 0
+    assert bleu_n(["I AM SO SORRY"], ["i am so sorry"], 1) == pytest.approx(100)  # lower-cased
+    assert bleu_n(["zebra unicorn"], ["i am so sorry"], 1) == 0
+
+
+def test_samples_come_from_turns_late_enough_for_a_persona():
+    examples = [SupportExample("c", n, n, 0, (), (Turn("seeker", "x"),), "[Question]", "y") for n in range(1, 13)]
+    chosen = sample_examples(examples, 3, persona_every=3)
+    assert len(chosen) == 3 and all(e.seeker_turns >= 3 for e in chosen)
+    assert len({e.turn_index for e in chosen}) == 3
+
+
+def test_params_yaml_variants_and_decoding():
+    params = load_params()
+    variants = variant_settings(params)
+    assert variants["oracle"] == {"persona": "pess", "oracle_strategy": True}
+    assert variants["none"]["persona"] == "none"
+    assert decoding_settings(params, "nucleus").method == "nucleus"
+    params["gen"]["variants"]["bad"] = {"persona": "gold"}
+    with pytest.raises(PipelineInputError, match="gen.variants.bad.persona"):
+        variant_settings(params)
+
+
+@pytest.mark.slow
+def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
+    """gen_personas -> gen_train -> gen_eval as Prefect flows, from a tiny params file."""
+    from flows.gen_eval import METRICS_PATH, SAMPLES_PATH, gen_eval_flow
+    from flows.gen_personas import gen_personas_flow
+    from flows.gen_train import METRICS_PATH as TRAIN_METRICS, PLOT_PATH, gen_train_flow
+
+    save_tiny_models(tmp_path, shared_data)
+    write_tiny_params(tmp_path, shared_data)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PERSONAS_PARAMS", raising=False)
+
+    gen_personas_flow()
+    rows = pq.read_table("data/gen_personas.parquet").to_pylist()
+    assert rows and {r["source"] for r in rows} == {"pess"} and {r["split"] for r in rows} == {"train", "test"}
+
+    models = gen_train_flow()
+    assert set(models) == {"none", "pess"} and all((tmp_path / p).exists() for p in models.values())
+    trained = json.loads((tmp_path / TRAIN_METRICS).read_text())["sources"]
+    assert trained["pess"]["examples_with_persona"] > 0 and trained["none"]["examples_with_persona"] == 0
+    assert (tmp_path / PLOT_PATH).read_text().startswith("step,none,pess")
+
+    gen_eval_flow()
+    metrics = json.loads((tmp_path / METRICS_PATH).read_text())["variants"]
+    assert set(metrics) == {"none", "pess", "oracle"}
+    assert metrics["oracle"]["strategy_acc"] is None and 0 <= metrics["pess"]["strategy_acc"] <= 100
+    for scores in metrics.values():
+        assert scores["examples"] == 4 and scores["ppl"] > 1
+        assert all(0 <= scores[k] <= 100 for k in ("bleu_1", "bleu_2", "bleu_4", "rouge_l", "dist_1", "dist_2"))
+        assert -100 <= scores["minilm_embedding_f1"] <= 100  # cosines: a random model's can be negative
+    samples = (tmp_path / SAMPLES_PATH).read_text()
+    assert samples.count("## Context") == 2 and samples.count("### oracle") == 2
+    assert samples.count("1. **[") == 6 and samples.count("2. **[") == 6  # 2 samples x 3 variants x 2 contexts

@@ -1,0 +1,196 @@
+import numpy as np
+import pytest
+import torch
+from amn_tiny import one_thread  # noqa: F401 (autouse fixture: tiny models on one thread)
+
+from flows.persona_data import load_persona_examples
+from flows.pess_train import TrainSettings, train_extractor
+from models.pess import (
+    ExampleSets,
+    PersonaExtractor,
+    PessConfig,
+    SentenceScorer,
+    completeness_target,
+    info_nce,
+    persona_sentences,
+    persona_text,
+    similarity_sets,
+)
+from models.runtime import load_checkpoint, save_checkpoint
+from test_persona_data import PESS_FIXTURES
+
+TINY = dict(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12,
+            tiny_d_model=32, tiny_layers=1, tiny_heads=2, tiny_ffn_dim=64)
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return SentenceScorer()
+
+
+def tiny_extractor(seed: int = 0, **overrides) -> PersonaExtractor:
+    torch.manual_seed(seed)
+    return PersonaExtractor(PessConfig(**{**TINY, **overrides}))
+
+
+def test_sentences_split_dedupe_and_round_trip():
+    assert persona_sentences("i like dogs . I like dogs! my car is red\nI swim?") == ["i like dogs .", "my car is red", "I swim?"]
+    sentences = ["I ski.", "My car is red", "I swim!"]
+    assert persona_text(sentences) == "I ski. My car is red. I swim!"
+    assert persona_sentences(persona_text(sentences)) == ["I ski.", "My car is red.", "I swim!"]
+
+
+def test_similarity_sets_on_hand_written_sentences(scorer):
+    gold = ["I have two dogs.", "I love to bake cookies.", "I am a teacher."]
+    generated = ["I own two canines.", "My favorite color is blue.", "Baking cookies is my hobby."]
+    [matrix] = scorer.matrices([(gold, generated)])
+    # MiniLM cosines: dogs~canines 0.88, cookies~baking 0.80, everything else below 0.4
+    assert matrix[0, 0] > 0.8 and matrix[1, 2] > 0.75 and np.delete(matrix.ravel(), [0, 5]).max() < 0.45
+    sets = similarity_sets(matrix, tau=0.7)
+    assert sets.consistent == [0, 2]
+    assert sets.inconsistent == [1]
+    assert sets.missing == [2]
+    assert sets.best_match == [0, 2, -1]
+
+
+def test_similarity_sets_threshold_is_inclusive_and_edges():
+    matrix = np.array([[0.7, 0.2], [0.1, 0.69]])
+    sets = similarity_sets(matrix, tau=0.7)
+    assert (sets.consistent, sets.inconsistent, sets.missing, sets.best_match) == ([0], [1], [1], [0, -1])
+    nothing_generated = similarity_sets(np.zeros((2, 0)), 0.7)
+    assert nothing_generated.missing == [0, 1] and nothing_generated.best_match == [-1, -1]
+    no_gold = similarity_sets(np.zeros((0, 3)), 0.7)
+    assert no_gold.inconsistent == [0, 1, 2] and no_gold.consistent == []
+
+
+def test_completeness_target_in_gold_order_without_duplicates():
+    gold = ["A is true.", "B is true.", "C is true.", "D is true.", "d is TRUE"]
+    generated = ["gen C.", "gen A and B.", "noise."]
+    # gen 1 is the best match of A and B; gen 0 of C; D (and its repeat) are missing; noise matches nothing
+    matrix = np.array([
+        [0.1, 0.9, 0.0],
+        [0.2, 0.8, 0.1],
+        [0.95, 0.1, 0.0],
+        [0.1, 0.2, 0.3],
+        [0.1, 0.2, 0.3],
+    ])
+    sets = similarity_sets(matrix, tau=0.7)
+    assert sets.consistent == [0, 1] and sets.inconsistent == [2] and sets.missing == [3, 4]
+    assert completeness_target(gold, generated, sets) == ["gen A and B.", "gen C.", "D is true."]
+
+
+def test_info_nce_falls_as_positives_move_closer():
+    torch.manual_seed(0)
+    anchors, far = torch.randn(4, 16), torch.randn(4, 16)
+    negatives, mask = torch.randn(4, 3, 16), torch.tensor([[True] * 3, [True] * 3, [True, True, False], [True, False, False]])
+    losses = [info_nce(anchors, (1 - t) * far + t * anchors, negatives, mask, 0.1).item() for t in (0.0, 0.5, 0.9, 1.0)]
+    assert all(a > b for a, b in zip(losses, losses[1:]))
+    # masked negatives do not count: a padded slot filled with the anchor itself changes nothing
+    padded = negatives.clone()
+    padded[3, 2] = anchors[3]
+    assert info_nce(anchors, far, padded, mask, 0.1).item() == pytest.approx(losses[0])
+
+
+def example_sets() -> list[ExampleSets]:
+    """Two examples: one with an anchor and a negative, one with no negative (adds nothing)."""
+    gold = ["i have two dogs.", "i am a nurse."]
+    return [
+        ExampleSets(gold, ["i own two dogs.", "i like pizza."], similarity_sets(np.array([[0.9, 0.1], [0.2, 0.3]]), 0.7)),
+        ExampleSets(gold, ["i have two dogs."], similarity_sets(np.array([[1.0], [0.2]]), 0.7)),
+    ]
+
+
+def test_consistency_loss_reaches_the_extractor_parameters():
+    extractor = tiny_extractor(lambda_completeness=0.0, lambda_consistency=1.0)
+    losses = extractor.losses(["self: i walk my dogs after my shift.", "self: hello"], ["i have two dogs. i am a nurse."] * 2, example_sets())
+    assert losses.stats["contrast_anchors"] == 1.0  # only the first example has a negative
+    assert losses.consistency.item() > 0
+    losses.consistency.backward()
+    grads = {name: p.grad for name, p in extractor.named_parameters()}
+    assert grads["model.model.encoder.layers.0.self_attn.q_proj.weight"].abs().sum() > 0
+    assert grads["model.model.decoder.layers.0.fc1.weight"].abs().sum() > 0
+    assert grads["model.model.shared.weight"].abs().sum() > 0
+
+
+def test_losses_combine_with_lambdas_and_skip_examples_without_sets():
+    extractor = tiny_extractor(lambda_completeness=0.5, lambda_consistency=0.25).eval()
+    histories, golds = ["self: i walk my dogs.", "self: hi"], ["i have two dogs. i am a nurse."] * 2
+    full = extractor.losses(histories, golds, example_sets())
+    assert full.total.item() == pytest.approx(
+        full.nll.item() + 0.5 * full.completeness.item() + 0.25 * full.consistency.item(), rel=1e-5)
+    bare = extractor.losses(histories, golds, [None, None])
+    assert bare.total.item() == pytest.approx(bare.nll.item()) and bare.completeness.item() == 0.0
+    assert bare.nll.item() == pytest.approx(full.nll.item(), rel=1e-5)
+
+
+def test_checkpoint_round_trip_loads_weights_only(tmp_path):
+    extractor = tiny_extractor(seed=3).eval()
+    path = save_checkpoint(extractor.checkpoint(), tmp_path / "model.pt")
+    restored = PersonaExtractor.from_checkpoint(load_checkpoint(path)).eval()  # weights_only=True
+    assert restored.config == extractor.config
+    for (name, a), (_, b) in zip(extractor.state_dict().items(), restored.state_dict().items()):
+        assert torch.equal(a, b), name
+    histories = ["self: i walk my two dogs every morning."]
+    assert restored.generate(histories, max_new_tokens=8) == extractor.generate(histories, max_new_tokens=8)
+
+
+@pytest.mark.slow
+def test_minilm_bert2bert_warm_start_and_checkpoint(tmp_path):
+    extractor = PersonaExtractor(PessConfig(backbone="minilm-bert2bert", max_source_len=32, max_target_len=8))
+    assert type(extractor.model.encoder).__name__ == "BertModel"
+    assert extractor.model.decoder.config.is_decoder and extractor.model.decoder.config.add_cross_attention
+    assert (extractor.start_id, extractor.eos_id, extractor.pad_id) == (101, 102, 0)  # [CLS] [SEP] [PAD]
+    restored = PersonaExtractor.from_checkpoint(load_checkpoint(save_checkpoint(extractor.checkpoint(), tmp_path / "m.pt")))
+    assert torch.equal(restored.model.decoder.bert.encoder.layer[0].crossattention.self.query.weight,
+                       extractor.model.decoder.bert.encoder.layer[0].crossattention.self.query.weight)
+    histories = ["self: i walk my two dogs every morning."]
+    assert restored.eval().generate(histories, 4) == extractor.eval().generate(histories, 4)
+
+
+def tiny_examples():
+    return load_persona_examples("synthetic", [PESS_FIXTURES / "synthetic_tiny.csv"], True, 13, 0.0, 0.0)
+
+
+@pytest.mark.slow
+def test_a_few_steps_of_full_pess_lower_the_loss(tmp_path):
+    examples = tiny_examples()
+    config = PessConfig(**TINY, refresh_every=2)
+    settings = TrainSettings(steps=30, batch_size=4, lr=3e-3, warmup_steps=2, seed=5, checkpoint_every=10, log_every=5, device="cpu")
+    summary = train_extractor(examples, config, settings, tmp_path / "model.pt", tmp_path / "last.pt")
+    assert summary["kept_sets"] > 0
+    torch.manual_seed(settings.seed)
+    untrained = PersonaExtractor(config).eval()  # the same initial weights as the run
+    trained = PersonaExtractor.from_checkpoint(load_checkpoint(tmp_path / "model.pt")).eval()
+    histories, golds = [e.history for e in examples], [e.persona for e in examples]
+    with torch.no_grad():
+        before = untrained.losses(histories, golds, [None] * len(examples)).nll.item()
+        after = trained.losses(histories, golds, [None] * len(examples)).nll.item()
+    assert after < 0.8 * before
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    examples = tiny_examples()
+    config = PessConfig(**TINY, refresh_every=2)
+    settings = TrainSettings(steps=6, batch_size=4, lr=1e-3, warmup_steps=1, seed=2, checkpoint_every=2, log_every=3, device="cpu")
+    unbroken = train_extractor(examples, config, settings, tmp_path / "a" / "model.pt", tmp_path / "a" / "last.pt")
+
+    calls = {"n": 0}
+    real_losses = PersonaExtractor.losses
+
+    def crash_on_fifth_step(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("killed")
+        return real_losses(self, *args)
+
+    monkeypatch.setattr(PersonaExtractor, "losses", crash_on_fifth_step)
+    with pytest.raises(KeyboardInterrupt):
+        train_extractor(examples, config, settings, tmp_path / "b" / "model.pt", tmp_path / "b" / "last.pt")
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 4
+    monkeypatch.setattr(PersonaExtractor, "losses", real_losses)
+    resumed = train_extractor(examples, config, settings, tmp_path / "b" / "model.pt", tmp_path / "b" / "last.pt")
+    assert resumed["resumed_from"] == 4 and resumed["steps_this_run"] == 2
+    assert resumed["final"] == unbroken["final"]
+    a, b = load_checkpoint(tmp_path / "a" / "model.pt")["model"], load_checkpoint(tmp_path / "b" / "model.pt")["model"]
+    assert all(torch.equal(a[name], b[name]) for name in a)
