@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-DEFAULT_VARIANTS = "baseline_char,attn3,attn3_tropetrip_rwmem,attn3_tropetrip500_ksmem_ndialog32"
+DEFAULT_VARIANTS = "baseline_char,attn3,attn3_tropetrip_rwmem,attn3_tropetrip500_ksmem,attn3_tropetrip500_ksmem_ndialog32"
 FILL = {"D": 0.6, "E": 0.3, "O": 0.8}  # share of max_tokens used per stream
 VOCAB, TROPES = 10000, 64
 
@@ -99,7 +99,7 @@ def main() -> None:
 
     command = "python benchmarks/bench_train.py " + " ".join(sys.argv[1:])
     lines = [
-        f"\n## AMN training throughput, CPU ({datetime.now().strftime('%Y-%m-%d %H:%M')})\n",
+        f"\n## AMN training throughput, CPU ({datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')})\n",
         f"Machine: {platform.processor() or platform.machine()}, 2-core CPU, 24 GiB, shared with other jobs; "
         f"torch threads {args.threads}. Command: `{command.strip()}`. Random-word batches shaped by params.yaml "
         f"(batch {rows[0]['batch']} characters, T = {rows[0]['tokens']} words per stream), {args.steps} timed AdamW "

@@ -13,6 +13,9 @@ _OFFLINE_ENV = {
     "PREFECT_HOME": str(PROJECT_ROOT / ".prefect"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # The temporary server migrates a fresh database first; on a busy 2-core machine that
+    # outlasts Prefect's 20 s default, and the stage would fail before it starts.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "TOKENIZERS_PARALLELISM": "false",
 }
 for _key, _value in _OFFLINE_ENV.items():

@@ -11,12 +11,12 @@ from flows.table2 import METRICS, summarise, sweep_plan
 
 
 def test_summary_is_mean_and_sample_std_over_seeds():
-    runs = [{"variant": "a", "seed": s, "test": {m: acc for m in METRICS}} for s, acc in enumerate([0.5, 0.7, 0.9])]
+    runs = [{"variant": "attn3", "seed": s, "test": {m: acc for m in METRICS}} for s, acc in enumerate([0.5, 0.7, 0.9])]
     runs.append({"variant": "b", "seed": 0, "test": {m: 0.4 for m in METRICS}})
     table = summarise(runs)
-    assert table["a"]["seeds"] == [0, 1, 2]
-    assert table["a"]["accuracy"]["mean"] == pytest.approx(0.7)
-    assert table["a"]["f1_macro"]["std"] == pytest.approx(0.2)
+    assert table["attn3"]["seeds"] == [0, 1, 2]
+    assert table["attn3"]["accuracy"]["mean"] == pytest.approx(0.7)
+    assert table["attn3"]["f1_macro"]["std"] == pytest.approx(0.2)
     assert table["b"]["accuracy"] == {"mean": pytest.approx(0.4), "std": 0.0}
 
 
