@@ -119,9 +119,9 @@ def test_dvc_runs_ingest_quotes_only_when_data_source_is_imdb(tmp_path, shared_d
     set_params(repo, shared_data, source="imdb")
     assert ingest_quotes_feeds(dvc("dag", "--md").stdout)  # now upstream of the snippet readers
 
+    ingest_tropes(shared_data / "cmu_tvtropes" / "tvtropes.clusters.txt", repo / "data" / "characters.parquet", SNIPPET_SPLIT)
     missing = dvc("repro", "--single-item", "crawlers/dvc.yaml:ingest_quotes", check=False)
     assert missing.returncode != 0 and "crawls/quotes.parquet" in missing.stderr
-    ingest_tropes(shared_data / "cmu_tvtropes" / "tvtropes.clusters.txt", repo / "data" / "characters.parquet", SNIPPET_SPLIT)
     write_quotes(repo / "crawls" / "quotes.parquet")
     dvc("repro", "--single-item", "crawlers/dvc.yaml:ingest_quotes")
     rows = read_table(repo / "data" / "snippets_imdb.parquet", SNIPPETS).to_pylist()

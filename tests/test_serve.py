@@ -59,7 +59,8 @@ def test_served_recrawl_completes_and_reruns_only_changed_stages(tmp_path, prefe
     ):
         with get_client(sync_client=True) as client:
             recrawl = wait_until(lambda: client.read_deployment_by_name(RECRAWL), 60, "recrawl deployment", serve, serve_log)
-            train = client.read_deployment_by_name(TRAIN)
+            # serve registers the deployments one after the other: wait for the second too
+            train = wait_until(lambda: client.read_deployment_by_name(TRAIN), 60, "training deployment", serve, serve_log)
         (schedule,) = recrawl.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone) == (params["recrawl_cron"], params["timezone"])
         assert recrawl.parameters == {"repo": str(repo)}
