@@ -123,6 +123,17 @@ def test_losses_combine_with_lambdas_and_skip_examples_without_sets():
     assert bare.nll.item() == pytest.approx(full.nll.item(), rel=1e-5)
 
 
+def test_nll_on_shared_encoder_states_equals_the_plain_seq2seq_loss():
+    """The losses reuse one encoder pass; it must be the pass generate() and HF's loss make."""
+    extractor = tiny_extractor(seed=4).eval()
+    histories, golds = ["self: i walk my dogs.", "self: i am a nurse at night, partner: cool"], ["i have dogs.", "i am a nurse."]
+    sources = extractor.encode_sources(histories)
+    labels = extractor.labels(golds)
+    shared = extractor.nll(extractor.encoder_states(sources), sources["attention_mask"], labels)
+    plain = extractor.model(**sources, labels=labels).loss
+    assert shared.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
 def test_checkpoint_round_trip_loads_weights_only(tmp_path):
     extractor = tiny_extractor(seed=3).eval()
     path = save_checkpoint(extractor.checkpoint(), tmp_path / "model.pt")
