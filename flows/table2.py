@@ -1,4 +1,4 @@
-"""Stage `table2` (frozen, out of the default DAG: run it with `dvc repro table2`): the paper's
+"""Stage `table2` (sweeps/dvc.yaml, out of the default DAG: `dvc repro sweeps/dvc.yaml`): the paper's
 Table 2, i.e. every AMN variant (`sweep.variants`) x `sweep.seeds`, each run a Prefect task on a
 Dask cluster: a local one (`sweep.n_workers` processes) unless `sweep.dask_address` names a
 running scheduler, whose workers must see this project folder at the same path.
