@@ -99,4 +99,8 @@ def table2_flow() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    table2_flow()
+    # Run the flow of the importable module, not of __main__: Dask workers get tasks defined in
+    # __main__ pickled by value, without the source file that the cache key hashes.
+    from flows.table2 import table2_flow as importable_flow
+
+    importable_flow()

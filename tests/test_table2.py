@@ -1,4 +1,8 @@
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -59,3 +63,15 @@ def test_two_variant_sweep_on_a_local_dask_cluster(tmp_path, monkeypatch):
     for variant in table:
         for seed in (0, 1, 2):
             assert (tmp_path / "artifacts" / "table2" / variant / f"seed{seed}" / "model.pt").exists()
+
+    # `python -m flows.table2` (as DVC runs it) must find every run in the Prefect cache, from the
+    # Dask workers too: with the checkpoints gone, a cache miss would retrain and rewrite model.pt.
+    models = sorted((tmp_path / "artifacts" / "table2").glob("*/seed*/model.pt"))
+    before = {path: path.stat().st_mtime_ns for path in models}
+    for path in models:
+        shutil.rmtree(path.parent / "checkpoints", ignore_errors=True)
+    rerun = subprocess.run([sys.executable, "-m", "flows.table2"], cwd=tmp_path, env=os.environ.copy(),
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert {path: path.stat().st_mtime_ns for path in models} == before
+    assert json.loads((tmp_path / "metrics" / "table2.json").read_text()) == table
