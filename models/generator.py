@@ -20,7 +20,7 @@ offline, a hub seq2seq id where a hub is reachable, or a tiny random BART for te
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
@@ -28,7 +28,7 @@ from torch import nn
 
 from flows.errors import PipelineInputError
 from flows.esconv_examples import SEEKER, SupportExample, Turn
-from models.pess import PessConfig, _build_backbone
+from models.pess import BackboneModule, PessConfig, build_backbone
 from models.runtime import SENTENCE_MODEL
 
 PERSONA_MARK, CONTEXT_MARK = "<persona>", "<context>"
@@ -92,13 +92,15 @@ def _resize_vocabulary(model: nn.Module, size: int) -> None:
             part.resize_token_embeddings(size)
 
 
-class ResponseGenerator(nn.Module):
+class ResponseGenerator(BackboneModule):
+    config_class = GeneratorConfig
+
     def __init__(self, config: GeneratorConfig, model_config: dict[str, Any] | None = None):
         super().__init__()
         if len(set(config.strategies)) != len(config.strategies) or not config.strategies:
             raise PipelineInputError(f"generator config: strategies must be distinct and non-empty, got {config.strategies}")
         self.config = config
-        self.model, self.tokenizer = _build_backbone(config.backbone_config(), model_config)
+        self.model, self.tokenizer = build_backbone(config.backbone_config(), model_config)
         # the order is fixed, so a checkpoint's token ids mean the same after a rebuild
         self.tokenizer.add_special_tokens({"additional_special_tokens": [*MARKERS, *config.strategies]})
         _resize_vocabulary(self.model, len(self.tokenizer))
@@ -112,20 +114,6 @@ class ResponseGenerator(nn.Module):
         self.source_start, self.source_end = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         self.end_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.sep_token_id
         self.pad_id = self.tokenizer.pad_token_id
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    # -- checkpoints: plain config dicts and tensors, so weights_only=True loads them
-    def checkpoint(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "model_config": self.model.config.to_dict(), "model": self.state_dict()}
-
-    @classmethod
-    def from_checkpoint(cls, payload: dict[str, Any]) -> "ResponseGenerator":
-        generator = cls(GeneratorConfig(**payload["config"]), model_config=payload["model_config"])
-        generator.load_state_dict(payload["model"])
-        return generator
 
     # -- text -> ids
     def _ids(self, text: str) -> list[int]:

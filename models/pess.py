@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -239,7 +239,7 @@ class PessLosses:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def _build_backbone(config: PessConfig, model_config: dict[str, Any] | None):
+def build_backbone(config: PessConfig, model_config: dict[str, Any] | None):
     """The HF seq2seq model and its tokenizer. model_config given: rebuild that architecture
     with random weights (a checkpoint's state dict follows); else warm-start."""
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig
@@ -280,33 +280,43 @@ def _build_backbone(config: PessConfig, model_config: dict[str, Any] | None):
         raise PipelineInputError(f"params.yaml: pess.model.backbone '{config.backbone}' cannot be loaded ({error})") from error
 
 
-class PersonaExtractor(nn.Module):
+class BackboneModule(nn.Module):
+    """Device and checkpoints of a model around a `build_backbone` seq2seq model (self.model)
+    with a dataclass config (self.config); a subclass is built as cls(config, model_config)."""
+
+    config_class: type  # the dataclass of self.config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- checkpoints: configs as plain dicts, weights as tensors (weights_only=True loads them);
+    # the backbone's own config rebuilds its architecture without a warm start
+    def checkpoint(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "model_config": self.model.config.to_dict(), "model": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, payload: dict[str, Any]) -> Self:
+        module = cls(cls.config_class(**payload["config"]), model_config=payload["model_config"])
+        module.load_state_dict(payload["model"])
+        return module
+
+
+class PersonaExtractor(BackboneModule):
     """history text -> persona text, with the PESS losses."""
+
+    config_class = PessConfig
 
     def __init__(self, config: PessConfig, model_config: dict[str, Any] | None = None):
         super().__init__()
         self.config = config
-        self.model, self.tokenizer = _build_backbone(config, model_config)
+        self.model, self.tokenizer = build_backbone(config, model_config)
         special = self.model.config
         self.start_id = special.decoder_start_token_id
         if self.start_id is None:
             self.start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.cls_token_id
         self.eos_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.sep_token_id
         self.pad_id = self.tokenizer.pad_token_id
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    # -- checkpoints: configs as plain dicts, weights as tensors (weights_only=True loads them)
-    def checkpoint(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "model_config": self.model.config.to_dict(), "model": self.state_dict()}
-
-    @classmethod
-    def from_checkpoint(cls, payload: dict[str, Any]) -> "PersonaExtractor":
-        extractor = cls(PessConfig(**payload["config"]), model_config=payload["model_config"])
-        extractor.load_state_dict(payload["model"])
-        return extractor
 
     # -- tensors
     def encode_sources(self, histories: list[str]) -> dict[str, torch.Tensor]:
