@@ -11,7 +11,7 @@ from typing import Iterable, Mapping, Sequence
 
 from flows.config import data_path, param
 from flows.errors import PipelineInputError
-from flows.persona_data import ESCONV_SPLITS
+from flows.persona_data import esconv_records
 from flows.schemas import GEN_PERSONAS, read_table
 
 SEEKER, SUPPORTER = "seeker", "supporter"
@@ -86,24 +86,15 @@ def conversation_from_dialog(conversation_id: str, split: str, dialog: Iterable[
 
 
 def read_conversations(path: str | Path, strategies: Sequence[str]) -> list[Conversation]:
-    """ESConv JSON lines (train.txt / valid.txt / test.txt) with the supporter strategies, which
-    flows.persona_data.read_esconv leaves out; ids follow its "esconv-<split>-<line from 0>"."""
-    path = Path(path)
-    if not path.exists():
-        raise PipelineInputError(f"{path}: file not found")
-    split = ESCONV_SPLITS.get(path.name, path.stem)
+    """ESConv dialogues (flows.persona_data.esconv_records) with the supporter strategies,
+    which flows.persona_data.read_esconv leaves out."""
     conversations = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}: line {number}"
+    for conversation_id, split, record, where in esconv_records(path):
         try:
-            dialog = json.loads(line)["dialog"]
-        except json.JSONDecodeError as error:
-            raise PipelineInputError(f"{where}: not JSON ({error.msg})") from error
+            dialog = record["dialog"]
         except (KeyError, TypeError) as error:
             raise PipelineInputError(f"{where}: missing field 'dialog'") from error
-        conversations.append(conversation_from_dialog(f"esconv-{split}-{number - 1:04d}", split, dialog, strategies, where))
+        conversations.append(conversation_from_dialog(conversation_id, split, dialog, strategies, where))
     return conversations
 
 

@@ -18,6 +18,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -179,28 +180,37 @@ def load_persona_examples(
     ]
 
 
-def read_esconv(path: str | Path) -> list[EsconvDialogue]:
-    """ESConv JSON lines (train.txt / valid.txt / test.txt)."""
+def esconv_records(path: str | Path) -> Iterator[tuple[str, str, Any, str]]:
+    """Per dialogue of an ESConv JSON-lines file (train.txt / valid.txt / test.txt): its id
+    "esconv-<split>-<line from 0>", its split, the parsed record and "<path>: line <n>" for
+    the errors of the caller, who reads the fields it needs."""
     path = Path(path)
     if not path.exists():
         raise PipelineInputError(f"{path}: file not found")
     split = ESCONV_SPLITS.get(path.name, path.stem)
-    dialogues = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}: line {number}"
         try:
             record = json.loads(line)
-            fields = {key: str(record[key]) for key in ("emotion_type", "problem_type", "situation")}
-            dialog = [(turn["speaker"], " ".join(str(turn["text"]).split())) for turn in record["dialog"]]
         except json.JSONDecodeError as error:
             raise PipelineInputError(f"{where}: not JSON ({error.msg})") from error
+        yield f"esconv-{split}-{number - 1:04d}", split, record, where
+
+
+def read_esconv(path: str | Path) -> list[EsconvDialogue]:
+    """ESConv dialogues with their emotion, problem and situation; turns without strategies."""
+    dialogues = []
+    for conversation_id, split, record, where in esconv_records(path):
+        try:
+            fields = {key: str(record[key]) for key in ("emotion_type", "problem_type", "situation")}
+            dialog = [(turn["speaker"], " ".join(str(turn["text"]).split())) for turn in record["dialog"]]
         except (KeyError, TypeError) as error:
             raise PipelineInputError(f"{where}: missing field {error}") from error
         unknown = sorted({speaker for speaker, _ in dialog} - set(ESCONV_SPEAKERS))
         if unknown:
             raise PipelineInputError(f"{where}: field 'speaker' is {unknown[0]!r}, expected usr or sys")
         turns = tuple((ESCONV_SPEAKERS[speaker], text) for speaker, text in dialog)
-        dialogues.append(EsconvDialogue(f"esconv-{split}-{number - 1:04d}", split, turns=turns, **fields))
+        dialogues.append(EsconvDialogue(conversation_id, split, turns=turns, **fields))
     return dialogues
