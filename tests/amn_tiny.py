@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pytest
-import torch
 
 from flows.schemas import CHARACTERS, SNIPPETS, TROPES, write_table
 from flows.train import TrainSettings
@@ -20,15 +18,6 @@ TROPE_WORDS = {
     "loveable_rogue": ["heist", "charm", "steal", "darling", "escape", "trick"],
 }
 FILLER = ["the", "a", "you", "i", "we", "to", "and", "is", "it", "that", "what", "now", "here", "well"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; a second one only contends on the shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 TINY_MODEL = {"embed_dim": 50, "hidden": 16, "attn_dim": 8, "dropout": 0.1, "proj_dim": 12, "n_hops": 1,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 import yaml
-from amn_tiny import one_thread  # noqa: F401 (the autouse one-thread fixture, re-exported)
 
 from flows import PROJECT_ROOT
 from flows.config import load_params

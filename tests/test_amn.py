@@ -3,12 +3,13 @@ import itertools
 
 import pytest
 import torch
-from amn_tiny import one_thread  # noqa: F401 (autouse fixture)
 
 from flows.config import load_params
 from flows.train import variant_options
 from models.amn import (AMN, ENCODERS, INPUTS, MEMORIES, STREAMS, TRIPLETS, AMNConfig, AttentionPool,
                         SequenceEncoder, triplet_loss)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 TINY = dict(vocab_size=40, n_tropes=5, desc_dim=12, embed_dim=10, hidden=8, attn_dim=4, proj_dim=6,
             rw_slots=16, rw_top_k=4, dropout=0.0)

@@ -1,8 +1,10 @@
 import pytest
-from amn_tiny import one_thread, write_tiny_dataset  # noqa: F401 (autouse fixture)
+from amn_tiny import write_tiny_dataset
 
 from flows.baselines import BaselineSettings, character_lines, run_baselines
 from flows.train import load_trope_data
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,16 @@ from flows import PROJECT_ROOT
 from flows.chat import ChatSession, chat
 from flows.cli import main
 from models.generator import Decoding
-from gen_tiny import (  # noqa: F401 (fixture)
+from gen_tiny import (
     SHORT_DECODING,
-    one_thread,
     save_tiny_models,
     strategies,
     tiny_extractor,
     tiny_generator,
     write_tiny_params,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 @pytest.fixture(scope="module")

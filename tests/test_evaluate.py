@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from amn_tiny import TINY_MODEL, one_thread  # noqa: F401 (fixture)
+from amn_tiny import TINY_MODEL
 from eval_tiny import tiny_project
 
 from flows.config import load_params
@@ -13,6 +13,8 @@ from flows.evaluate import evaluate_settings, load_checked_model, run_model
 from flows.train import encode_snippets, fixed_draw, load_trope_data
 from models.amn import AMN, AMNConfig
 from models.vocab import PAD_ID
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,9 @@ from flows.config import load_params
 from flows.errors import PipelineInputError
 from flows.esconv_examples import SupportExample, Turn
 from flows.gen_eval import bleu_n, decoding_settings, sample_examples, variant_settings
-from gen_tiny import one_thread, save_tiny_models, write_tiny_params  # noqa: F401 (fixture)
+from gen_tiny import save_tiny_models, write_tiny_params
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 def test_bleu_n_orders():

@@ -8,7 +8,9 @@ from flows.gen_personas import history_windows, infer_personas, merged_persona, 
 from flows.persona_data import format_history
 from flows.schemas import GEN_PERSONAS
 from models.runtime import save_checkpoint
-from gen_tiny import one_thread, strategies, tiny_extractor  # noqa: F401 (fixture)
+from gen_tiny import strategies, tiny_extractor
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 @pytest.fixture(scope="module")

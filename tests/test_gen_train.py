@@ -10,7 +10,9 @@ from flows.esconv_examples import build_examples, load_split
 from flows.gen_train import gen_train_settings, generator_config, persona_sources, train_generator, write_loss_plot
 from flows.pess_train import TrainSettings
 from models.runtime import load_checkpoint
-from gen_tiny import one_thread, strategies, tiny_generator_config  # noqa: F401 (fixture)
+from gen_tiny import strategies, tiny_generator_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ from flows.errors import PipelineInputError
 from flows.esconv_examples import SEEKER, SUPPORTER, SupportExample, Turn, build_examples, load_split
 from models.generator import CONTEXT_MARK, PERSONA_MARK, Decoding, GeneratorConfig, ResponseGenerator
 from models.runtime import load_checkpoint, save_checkpoint
-from gen_tiny import SHORT_DECODING, one_thread, strategies, tiny_generator  # noqa: F401 (fixture)
+from gen_tiny import SHORT_DECODING, strategies, tiny_generator
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 @pytest.fixture(scope="module")

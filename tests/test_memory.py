@@ -2,9 +2,10 @@ import io
 
 import pytest
 import torch
-from amn_tiny import one_thread  # noqa: F401 (autouse fixture)
 
 from models.memory import KnowledgeStore, ReadWriteMemory
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 
 def hand_memory() -> ReadWriteMemory:

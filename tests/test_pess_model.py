@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from amn_tiny import one_thread  # noqa: F401 (autouse fixture: tiny models on one thread)
 
 from flows.persona_data import load_persona_examples
 from flows.pess_train import TrainSettings, train_extractor
@@ -18,6 +17,8 @@ from models.pess import (
 )
 from models.runtime import load_checkpoint, save_checkpoint
 from test_persona_data import PESS_FIXTURES
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 TINY = dict(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12,
             tiny_d_model=32, tiny_layers=1, tiny_heads=2, tiny_ffn_dim=64)

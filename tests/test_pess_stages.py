@@ -3,7 +3,6 @@ from dataclasses import asdict
 
 import pyarrow as pa
 import pytest
-from amn_tiny import one_thread  # noqa: F401 (autouse fixture: tiny models on one thread)
 from test_pess_model import TINY, tiny_extractor
 from test_persona_data import PESS_FIXTURES
 
@@ -15,6 +14,8 @@ from flows.pess_sweep import sweep_runs
 from flows.pess_train import TrainSettings, pess_config, train_pess
 from flows.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
 from models.pess import PessConfig, SentenceScorer, SimilaritySets
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 CORPUS = {"corpus": "synthetic", "paths": [str(PESS_FIXTURES / "synthetic_tiny.csv")], "include_partner": True,
           "seed": 13, "val": 0.2, "test": 0.2}

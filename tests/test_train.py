@@ -11,13 +11,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import torch
-from amn_tiny import TINY_MODEL, one_thread, random_descriptions, tiny_settings, write_tiny_dataset  # noqa: F401
+from amn_tiny import TINY_MODEL, random_descriptions, tiny_settings, write_tiny_dataset
 
 import flows.train as train
 from flows.config import load_params
 from flows.errors import PipelineInputError
 from flows.schemas import SNIPPETS, write_table
 from models.runtime import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
 KS_VARIANT = {**TINY_MODEL, "encoder": "attn", "inputs": "3", "triplet": "tropetrip500", "memory": "ks", "n_diag": 4}
 RW_VARIANT = {**KS_VARIANT, "triplet": "tropetrip", "memory": "rw"}
