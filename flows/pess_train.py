@@ -25,6 +25,7 @@ from prefect import flow
 from flows import PROJECT_ROOT
 from flows.config import choice, data_path, file_sha256, load_params, param, write_json
 from flows.errors import PipelineInputError
+from flows.live import open_live
 from flows.orchestration import fingerprint, run_stage, stage_task
 from flows.persona_data import PersonaExample, load_persona_examples
 from models.pess import ExampleSets, PersonaExtractor, PessConfig, SentenceScorer
@@ -193,7 +194,7 @@ def train_extractor(
         else:
             log.warning("pess_train: %s belongs to other settings or data; starting afresh", checkpoint_path)
     scorer = SentenceScorer(config.sentence_model, device) if config.needs_similarity_sets else None
-    live = _open_live(live_dir, history)
+    live = open_live(live_dir, history, _log_row)
 
     def save(step: int) -> None:
         save_checkpoint(
@@ -261,19 +262,6 @@ def train_extractor(
         "settings": asdict(settings),
         "parameters": sum(p.numel() for p in extractor.parameters()),
     }
-
-
-def _open_live(live_dir: str | Path | None, history: list[dict[str, float]]):
-    """A fresh dvclive folder with the rows already logged replayed from the checkpoint, so a
-    resumed run's curves equal an unbroken run's."""
-    if live_dir is None:
-        return None
-    from dvclive import Live
-
-    live = Live(str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=False)
-    for row in history:
-        _log_row(live, row)
-    return live
 
 
 def _log_row(live, row: dict[str, float]) -> None:

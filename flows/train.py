@@ -29,6 +29,7 @@ from flows.config import file_sha256, load_params, param, write_json
 from flows.embed_descriptions import CACHE_PATH as DESCRIPTIONS_CACHE
 from flows.embed_descriptions import load_description_embeddings
 from flows.errors import PipelineInputError
+from flows.live import open_live
 from flows.orchestration import fingerprint, run_stage, stage_task
 from flows.schemas import CHARACTERS, SNIPPETS, TROPES, read_table
 from models.amn import AMN, ENCODERS, INPUTS, MEMORIES, STREAMS, TRIPLETS, AMNConfig
@@ -253,19 +254,6 @@ def make_optimizer(model: AMN, settings: TrainSettings) -> torch.optim.AdamW:
     )
 
 
-def _open_live(live_dir: Path | None, history: list[dict[str, float]]):
-    """A fresh dvclive folder with the epochs already done replayed from the checkpoint, so a
-    resumed run's curves equal an unbroken run's."""
-    if live_dir is None:
-        return None
-    from dvclive import Live
-
-    live = Live(str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=False)
-    for row in history:
-        _log_epoch(live, row)
-    return live
-
-
 def _log_epoch(live, row: dict[str, float]) -> None:
     for name, value in row.items():
         if name != "epoch":
@@ -343,7 +331,7 @@ def train_amn(
     examples = {split: data.examples(split) for split in SPLITS}
     fixed = {split: fixed_draw(examples[split], config.n_diag, settings.eval_seed, split) for split in ("val", "test")}
     steps_per_epoch = -(-len(examples["train"]) * settings.draws_per_epoch // settings.batch_size)
-    live = _open_live(Path(live_dir) if live_dir else None, state["history"])
+    live = open_live(Path(live_dir) if live_dir else None, state["history"], _log_epoch)
     bar = tqdm(total=settings.max_epochs * steps_per_epoch, initial=state["epoch"] * steps_per_epoch,
                desc=f"train {variant}", disable=not progress, leave=False)
     while not state["done"]:
