@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,12 +25,10 @@ from flows.config import load_params, param, write_json
 from flows.errors import PipelineInputError
 from flows.esconv_examples import NO_PERSONA, SupportExample, esconv_dir, load_strategies, split_examples
 from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.pess_train import TrainSettings, _optimizer, batch_at, learning_rate, pess_config
+from flows.pess_train import TrainSettings, _optimizer, batch_at, learning_rate, pess_config, resume_run
 from flows.schemas import atomic_path
 from models.generator import GeneratorConfig, ResponseGenerator
-from models.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
-
-log = logging.getLogger(__name__)
+from models.runtime import pick_device, rng_state, save_checkpoint, seed_everything
 
 METRICS_PATH = "metrics/gen_train.json"
 PLOT_PATH = "plots/gen_train.csv"
@@ -91,24 +88,6 @@ def run_key(config: GeneratorConfig, settings: TrainSettings, examples: list[Sup
     data = hashlib.sha256(json.dumps([asdict(e) for e in examples], sort_keys=True).encode()).hexdigest()
     payload = {"config": asdict(config), "settings": {**asdict(settings), "device": None}, "examples": data}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def resume_run(checkpoint_path: str | Path, key: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               device: torch.device) -> dict[str, Any] | None:
-    """The checkpoint this run (same `run_key`) left, loaded into model and optimizer with the
-    RNG states restored; None, for a fresh start, when there is none or another run wrote it."""
-    checkpoint_path = Path(checkpoint_path)
-    if not checkpoint_path.exists():
-        return None
-    saved = load_checkpoint(checkpoint_path, map_location=device)
-    if saved.get("run_key") != key:
-        log.warning("%s belongs to other settings or data; starting afresh", checkpoint_path)
-        return None
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    set_rng_state(saved["rng"])
-    log.info("resuming %s at step %d", checkpoint_path, saved["step"])
-    return saved
 
 
 def train_generator(

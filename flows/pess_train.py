@@ -158,6 +158,24 @@ def run_key(config: PessConfig, settings: TrainSettings, examples: list[PersonaE
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def resume_run(checkpoint_path: str | Path, key: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint this run (same `run_key`) left, loaded into model and optimizer with the
+    RNG states restored; None, for a fresh start, when there is none or another run wrote it."""
+    checkpoint_path = Path(checkpoint_path)
+    if not checkpoint_path.exists():
+        return None
+    saved = load_checkpoint(checkpoint_path, map_location=device)
+    if saved.get("run_key") != key:
+        log.warning("%s belongs to other settings or data; starting afresh", checkpoint_path)
+        return None
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    set_rng_state(saved["rng"])
+    log.info("resuming %s at step %d", checkpoint_path, saved["step"])
+    return saved
+
+
 def train_extractor(
     examples: list[PersonaExample],
     config: PessConfig,
@@ -181,18 +199,10 @@ def train_extractor(
     history: list[dict[str, float]] = []  # one row per log_every steps
     window: list[dict[str, float]] = []  # the steps since the last row
     start = 0
-    checkpoint_path = Path(checkpoint_path)
-    if checkpoint_path.exists():
-        saved = load_checkpoint(checkpoint_path, map_location=device)
-        if saved.get("run_key") == key:
-            extractor.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            kept = {k: ExampleSets.from_plain(v) for k, v in saved["kept_sets"].items()}
-            history, window, start = saved["history"], saved["window"], saved["step"]
-            set_rng_state(saved["rng"])
-            log.info("pess_train: resuming %s at step %d", checkpoint_path, start)
-        else:
-            log.warning("pess_train: %s belongs to other settings or data; starting afresh", checkpoint_path)
+    saved = resume_run(checkpoint_path, key, extractor, optimizer, device)
+    if saved:
+        kept = {k: ExampleSets.from_plain(v) for k, v in saved["kept_sets"].items()}
+        history, window, start = saved["history"], saved["window"], saved["step"]
     scorer = SentenceScorer(config.sentence_model, device) if config.needs_similarity_sets else None
     live = open_live(live_dir, history, _log_row)
 
