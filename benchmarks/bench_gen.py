@@ -12,16 +12,14 @@ to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import platform
-import resource
 import statistics
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
+from results_line import publish
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 PERSONA = ("I am anxious about losing my job.", "I live with my parents.")
 
 
@@ -66,21 +64,17 @@ def main() -> None:
         started = time.perf_counter()
         generator.respond(batch, decoding_settings(params, method))
         decode_seconds[method] = (time.perf_counter() - started) / len(batch)
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     parameters = sum(p.numel() for p in generator.parameters())
-    line = (
-        f"- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | {platform.machine()} CPU, {args.threads} threads, "
-        f"2-core machine shared with other jobs | `.venv/bin/python benchmarks/bench_gen.py --steps {args.steps} "
-        f"--responses {args.responses} --threads {args.threads}` | PESS-GEN generator ({config.backbone}, "
+    publish(
+        f"benchmarks/bench_gen.py --steps {args.steps} --responses {args.responses} --threads {args.threads}",
+        args.threads,
+        f"PESS-GEN generator ({config.backbone}, "
         f"{parameters / 1e6:.1f} M parameters, source {config.max_source_len} / target {config.max_target_len} tokens): "
         f"training {statistics.median(step_seconds):.2f} s/step at batch {settings.batch_size} (median of {args.steps}); "
         f"decoding {decode_seconds['beam']:.2f} s/response beam {params['gen']['decoding']['num_beams']}, "
-        f"{decode_seconds['nucleus']:.2f} s/response nucleus (batch {len(batch)}); peak RSS {peak_gib:.1f} GiB"
+        f"{decode_seconds['nucleus']:.2f} s/response nucleus (batch {len(batch)})",
+        args.append,
     )
-    print(line)
-    if args.append:
-        with open(RESULTS, "a") as handle:
-            handle.write(line + "\n")
 
 
 if __name__ == "__main__":

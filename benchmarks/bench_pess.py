@@ -15,15 +15,13 @@ length limit). `--append` adds a line to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import platform
-import resource
 import statistics
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+from results_line import publish
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def median_seconds(run, repeats: int) -> float:
@@ -89,24 +87,19 @@ def main() -> None:
         for text in decoder.generate(decode_histories[start : start + size])
     )
     decode_seconds = time.perf_counter() - started
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     parameters = sum(p.numel() for p in extractor.parameters())
     weights = f"trained {args.model}" if trained else "untrained warm start"
-    line = (
-        f"- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | {platform.machine()} CPU, {args.threads} threads, "
-        f"2-core machine shared with other jobs | `.venv/bin/python benchmarks/bench_pess.py --steps {args.steps} "
-        f"--decode {args.decode} --threads {args.threads} --model {args.model}` | PESS extractor ({config.backbone}, {parameters / 1e6:.1f} M "
+    publish(
+        f"benchmarks/bench_pess.py --steps {args.steps} --decode {args.decode} --threads {args.threads} --model {args.model}",
+        args.threads,
+        f"PESS extractor ({config.backbone}, {parameters / 1e6:.1f} M "
         f"parameters, source {config.max_source_len} / target {config.max_target_len} tokens, batch {settings.batch_size}): "
         f"base step {base:.2f} s, full-PESS step with kept sets {full:.2f} s, refresh (decode + sets) {refresh:.2f} s "
         f"per batch -> full PESS {full + refresh / config.refresh_every:.2f} s/step at refresh_every "
         f"{config.refresh_every} (medians of {args.steps}); decoding ({weights}, greedy, batch {size}) "
-        f"{sentences / decode_seconds:.1f} persona sentences/s, {len(decode_histories) / decode_seconds:.2f} examples/s; "
-        f"peak RSS {peak_gib:.1f} GiB"
+        f"{sentences / decode_seconds:.1f} persona sentences/s, {len(decode_histories) / decode_seconds:.2f} examples/s",
+        args.append,
     )
-    print(line)
-    if args.append:
-        with open(RESULTS, "a") as handle:
-            handle.write(line + "\n")
 
 
 if __name__ == "__main__":
