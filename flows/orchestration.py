@@ -3,6 +3,7 @@ keyed on the task's inputs (paths *and* content hashes) and on its stage's sourc
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,13 +19,17 @@ from flows.errors import PipelineInputError
 class StageSource(CachePolicy):
     """Key on the whole file that defines the task, not only the task's own lines: a stage
     is one file, and an edit to a helper beside the task must invalidate its results too.
-    The file comes from importing the module by name: a Dask worker gets the task function
-    pickled by value, where `inspect.getsourcefile` answers '<dynamic-code>'."""
+    A Dask worker gets the task function pickled by value, where `inspect.getsourcefile`
+    answers '<dynamic-code>'; there the file comes from importing the module by name."""
 
     def compute_key(self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any) -> str | None:
         if not task_ctx:
             return None
-        return file_sha256(importlib.import_module(task_ctx.task.fn.__module__).__file__)
+        fn = task_ctx.task.fn
+        source = inspect.getsourcefile(fn)
+        if not (source and Path(source).is_file()):
+            source = importlib.import_module(fn.__module__).__file__
+        return file_sha256(source)
 
 
 def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
