@@ -7,8 +7,11 @@ pess.eval.tau, micro-averaged over the split:
 
     P = sum |C| / sum k,   R = sum (m - |M|) / sum m,   F1 = 2PR / (P + R)
 
-(k generated and m gold sentences per example, C and M as in models/pess.py). A few
-predictions go to reports/pess_eval_samples.json for reading.
+(k generated and m gold sentences per example, C and M as in models/pess.py). Whether the
+extractor reads its input at all: history_nll_gain, the gold personas' NLL under other
+examples' histories minus under their own (PersonaExtractor.history_reliance); near 0 means
+one persona for everybody, whatever the other scores. A few predictions go to
+reports/pess_eval_samples.json for reading.
 """
 from __future__ import annotations
 
@@ -70,6 +73,7 @@ def evaluate_extractor(
         "distinct_2": distinct(predictions, 2),
         **minilm_embedding_f1(predictions, references, scorer.encoder),
         "generated_sentences_mean": float(np.mean([len(k) for k in generated])) if generated else 0.0,
+        **extractor.history_reliance([e.history for e in examples], references, batch_size),
     }
     rows = [
         {"example_id": e.example_id, "gold": g, "generated": k, "consistent": s.consistent, "missing": s.missing}

@@ -384,6 +384,28 @@ class PersonaExtractor(BackboneModule):
         self.train(was_training)
         return [" ".join(t.split()) for t in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
 
+    @torch.no_grad()
+    def history_reliance(self, histories: list[str], golds: list[str], batch_size: int) -> dict[str, float]:
+        """Does the extractor read its input? The gold personas' NLL (nats per token, mean over
+        batches weighted by their size) under their own histories and under other examples'
+        histories: the list rotated by half its length, so that the other history comes from a
+        distant conversation rather than the partner's side of the same one. The gain (other -
+        own) is about 0 for an extractor that ignores its history and writes one persona for
+        everybody; with one example there is no other history and the gain is 0."""
+        was_training = self.training
+        self.eval()
+        others = histories[len(histories) // 2 :] + histories[: len(histories) // 2]
+        totals = {"own": 0.0, "other": 0.0}
+        for start in range(0, len(golds), batch_size):
+            labels = self.labels(golds[start : start + batch_size])
+            for name, sources in (("own", histories), ("other", others)):
+                batch = self.encode_sources(sources[start : start + batch_size])
+                nll = self.nll(self.encoder_states(batch), batch["attention_mask"], labels)
+                totals[name] += nll.item() * len(labels)
+        self.train(was_training)
+        own, other = totals["own"] / len(golds), totals["other"] / len(golds)
+        return {"nll_own_history": own, "nll_other_history": other, "history_nll_gain": other - own}
+
     # -- the PESS objective
     def refresh_sets(self, histories: list[str], golds: list[str], scorer: SentenceScorer) -> list[ExampleSets]:
         """Decode the batch with the current weights and label its sentences at tau."""

@@ -159,6 +159,27 @@ def test_minilm_bert2bert_warm_start_and_checkpoint(tmp_path):
     assert restored.eval().generate(histories, 4) == extractor.eval().generate(histories, 4)
 
 
+@pytest.mark.slow
+def test_history_reliance_separates_an_extractor_that_reads_its_history():
+    # four speakers whose persona is stated in their history: telling them apart needs the input
+    histories = [f"self: i {fact} every day." for fact in ("bake cookies", "ride horses", "fix cars", "sing opera")]
+    golds = [f"I {fact}." for fact in ("bake cookies", "ride horses", "fix cars", "sing opera")]
+    extractor = tiny_extractor(seed=6)
+    untrained = extractor.history_reliance(histories, golds, batch_size=3)
+    optimizer = torch.optim.Adam(extractor.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = extractor.losses(histories, golds, [None] * 4).nll
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    trained = extractor.history_reliance(histories, golds, batch_size=3)
+    assert trained["nll_own_history"] < 0.5 * untrained["nll_own_history"]
+    assert trained["history_nll_gain"] > 0.5 > abs(untrained["history_nll_gain"])
+    assert trained["history_nll_gain"] == pytest.approx(trained["nll_other_history"] - trained["nll_own_history"])
+    assert extractor.training  # the diagnostic leaves the mode as it found it
+    assert extractor.history_reliance(histories[:1], golds[:1], batch_size=3)["history_nll_gain"] == 0.0
+
+
 def tiny_examples():
     return load_persona_examples("synthetic", [PESS_FIXTURES / "synthetic_tiny.csv"], True, 13, 0.0, 0.0)
 
