@@ -113,7 +113,7 @@ def train_generator(
     started = time.perf_counter()
     for step in range(start, settings.steps):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, settings)
+            group["lr"] = learning_rate(step, settings) * group["lr_scale"]
         loss = generator.loss(batch_at(examples, step, settings.batch_size, settings.seed))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -28,7 +28,7 @@ from flows.errors import PipelineInputError
 from flows.live import open_live
 from flows.orchestration import fingerprint, run_stage, stage_task
 from flows.persona_data import PersonaExample, load_persona_examples
-from models.pess import ExampleSets, PersonaExtractor, PessConfig, SentenceScorer
+from models.pess import BackboneModule, ExampleSets, PersonaExtractor, PessConfig, SentenceScorer
 from models.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class TrainSettings:
     log_every: int = 10
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default. 1 is fastest on cores shared with other jobs
+    encoder_lr_scale: float = 1.0  # lr multiplier of the encoder's own weights; 0 freezes them (see _optimizer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,6 +83,8 @@ def pess_config(params: dict[str, Any], variant: str | None = None, tau: float |
                      ("pess.model.max_sentence_len", 1), ("pess.generate.num_beams", 1)):
         if param(params, key, int) < low:
             raise PipelineInputError(f"params.yaml: param '{key}' must be >= {low}, got {param(params, key)}")
+    if not 0 <= param(params, "pess.loss.decoder_token_dropout", (int, float)) < 1:
+        raise PipelineInputError(f"params.yaml: param 'pess.loss.decoder_token_dropout' must be in [0, 1), got {param(params, 'pess.loss.decoder_token_dropout')}")
     for key in ("pess.loss.temperature", "pess.loss.tau"):
         if not 0 < param(params, key, (int, float)) <= 1:
             raise PipelineInputError(f"params.yaml: param '{key}' must be in (0, 1], got {param(params, key)}")
@@ -99,6 +102,7 @@ def pess_config(params: dict[str, Any], variant: str | None = None, tau: float |
         lambda_consistency=float(param(params, "pess.loss.lambda_consistency", (int, float))) * keep_consistency,
         temperature=float(param(params, "pess.loss.temperature", (int, float))),
         refresh_every=param(params, "pess.loss.refresh_every", int),
+        decoder_token_dropout=float(param(params, "pess.loss.decoder_token_dropout", (int, float))),
         num_beams=param(params, "pess.generate.num_beams", int),
         sentence_model=param(params, "embed.model", str),
     )
@@ -112,6 +116,9 @@ def train_settings(params: dict[str, Any], seed: int | None = None, steps: int |
         raise PipelineInputError(f"params.yaml: unknown keys under pess.train: {', '.join(sorted(unknown))}")
     settings = TrainSettings(**raw)
     settings.lr = float(settings.lr)
+    settings.encoder_lr_scale = float(settings.encoder_lr_scale)
+    if settings.encoder_lr_scale < 0:
+        raise PipelineInputError(f"params.yaml: param 'pess.train.encoder_lr_scale' must be >= 0, got {settings.encoder_lr_scale}")
     if seed is not None:
         settings.seed = seed
     if steps is not None:
@@ -140,12 +147,24 @@ def learning_rate(step: int, settings: TrainSettings) -> float:
     return settings.lr * max(0.0, (settings.steps - step) / max(1, remaining))
 
 
-def _optimizer(extractor: PersonaExtractor, settings: TrainSettings) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for name, weight in extractor.named_parameters():
-        (no_decay if "bias" in name or "norm" in name.lower() else decay).append(weight)
-    groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=settings.lr)
+def _optimizer(module: BackboneModule, settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW, no weight decay on biases and norms. The encoder's own weights (not those it
+    shares with the decoder, like BART's embeddings) learn at lr * encoder_lr_scale, a group's
+    "lr_scale"; at 0 they are frozen and skip the backward pass. Why: a warm-started encoder
+    under a randomly initialised cross-attention can be pushed towards one state for every
+    input before the decoder learns to read it (benchmarks/RESULTS.md, PESS collapse)."""
+    encoder = {id(w) for w in module.model.get_encoder().parameters()} - {id(w) for w in module.model.get_decoder().parameters()}
+    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+    for name, weight in module.named_parameters():
+        scale = settings.encoder_lr_scale if id(weight) in encoder else 1.0
+        if scale == 0:
+            weight.requires_grad_(False)
+            continue
+        decay = 0.0 if "bias" in name or "norm" in name.lower() else settings.weight_decay
+        groups.setdefault((decay, scale), []).append(weight)
+    return torch.optim.AdamW(
+        [{"params": weights, "weight_decay": decay, "lr_scale": scale} for (decay, scale), weights in groups.items()], lr=settings.lr
+    )
 
 
 def run_key(config: PessConfig, settings: TrainSettings, examples: list[PersonaExample]) -> str:
@@ -227,7 +246,7 @@ def train_extractor(
         batch = batch_at(examples, step, settings.batch_size, settings.seed)
         histories, golds = [e.history for e in batch], [e.persona for e in batch]
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, settings)
+            group["lr"] = learning_rate(step, settings) * group["lr_scale"]
         if scorer is not None and step % config.refresh_every == 0:
             for example, sets in zip(batch, extractor.refresh_sets(histories, golds, scorer)):
                 kept[example.example_id] = sets

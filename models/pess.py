@@ -85,6 +85,7 @@ class PessConfig:
     lambda_consistency: float = 0.5
     temperature: float = 0.1
     refresh_every: int = 4
+    decoder_token_dropout: float = 0.0  # share of teacher-forced decoder inputs masked in training (see nll)
     num_beams: int = 1
     sentence_model: str = SENTENCE_MODEL
 
@@ -317,6 +318,7 @@ class PersonaExtractor(BackboneModule):
             self.start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.cls_token_id
         self.eos_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.sep_token_id
         self.pad_id = self.tokenizer.pad_token_id
+        self.mask_id = self.tokenizer.mask_token_id if self.tokenizer.mask_token_id is not None else self.tokenizer.unk_token_id
 
     # -- tensors
     def encode_sources(self, histories: list[str]) -> dict[str, torch.Tensor]:
@@ -338,8 +340,20 @@ class PersonaExtractor(BackboneModule):
         return self.model.get_encoder()(**sources).last_hidden_state  # [B, S, d_enc]
 
     def nll(self, encoded: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Token-mean NLL of labels [B, T] given encoder states [B, S, d]."""
-        return self.model(encoder_outputs=(encoded,), attention_mask=attention_mask, labels=labels).loss
+        """Token-mean NLL of labels [B, T] given encoder states [B, S, d]. In training, a share
+        decoder_token_dropout of the teacher-forced decoder inputs (never the start token) is
+        replaced by the mask token: persona sentences recur across speakers, and a decoder that
+        sees every earlier target token can finish them from memory without reading the history
+        (word dropout, Bowman et al. 2016)."""
+        decoder_input_ids = None
+        if self.training and self.config.decoder_token_dropout > 0:
+            decoder_input_ids = torch.full_like(labels, self.pad_id)  # [B, T]: start, labels shifted right
+            decoder_input_ids[:, 0] = self.start_id
+            decoder_input_ids[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.pad_id)
+            dropped = torch.rand(labels.shape, device=labels.device) < self.config.decoder_token_dropout
+            dropped[:, 0] = False
+            decoder_input_ids = decoder_input_ids.masked_fill(dropped & (decoder_input_ids != self.pad_id), self.mask_id)
+        return self.model(encoder_outputs=(encoded,), attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, labels=labels).loss
 
     def sentence_states(
         self, encoded: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, sentences: list[str]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from flows.persona_data import load_persona_examples
-from flows.pess_train import TrainSettings, train_extractor
+from flows.pess_train import TrainSettings, _optimizer, train_extractor
 from models.pess import (
     ExampleSets,
     PersonaExtractor,
@@ -133,6 +133,51 @@ def test_nll_on_shared_encoder_states_equals_the_plain_seq2seq_loss():
     shared = extractor.nll(extractor.encoder_states(sources), sources["attention_mask"], labels)
     plain = extractor.model(**sources, labels=labels).loss
     assert shared.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_decoder_token_dropout_masks_teacher_forced_inputs_in_training_only():
+    extractor = tiny_extractor(seed=4, decoder_token_dropout=0.999999)
+    histories, golds = ["self: i walk my dogs.", "self: i am a nurse at night."], ["i have dogs.", "i am a nurse."]
+    sources = extractor.encode_sources(histories)
+    labels = extractor.labels(golds)
+    with torch.no_grad():
+        encoded = extractor.encoder_states(sources)
+    masked_inputs = torch.full_like(labels, extractor.mask_id)  # every input after the start token masked
+    masked_inputs[:, 0] = extractor.start_id
+    masked_inputs[:, 1:] = masked_inputs[:, 1:].masked_fill(labels[:, :-1] == -100, extractor.pad_id)
+    extractor.train()
+    torch.manual_seed(0)
+    torch.rand(labels.shape)  # what nll draws for its mask, so that both passes get the same model dropout
+    all_masked = extractor.model(encoder_outputs=(encoded,), attention_mask=sources["attention_mask"],
+                                 decoder_input_ids=masked_inputs, labels=labels).loss
+    torch.manual_seed(0)
+    trained = extractor.nll(encoded, sources["attention_mask"], labels)
+    assert trained.item() == pytest.approx(all_masked.item(), rel=1e-6)
+    extractor.eval()
+    plain = extractor.model(encoder_outputs=(encoded,), attention_mask=sources["attention_mask"], labels=labels).loss
+    assert extractor.nll(encoded, sources["attention_mask"], labels).item() == pytest.approx(plain.item(), rel=1e-6)
+    assert plain.item() != pytest.approx(all_masked.item(), rel=1e-3)
+
+
+def test_encoder_lr_scale_scales_or_freezes_the_encoder_only():
+    extractor = tiny_extractor(seed=5)
+    encoder, decoder = extractor.model.get_encoder(), extractor.model.get_decoder()
+    shared = {id(w) for w in decoder.parameters()}  # BART: embeddings the decoder shares
+    encoder_only = [w for w in encoder.parameters() if id(w) not in shared]
+    halved = _optimizer(extractor, TrainSettings(encoder_lr_scale=0.5))
+    scaled = {id(w) for group in halved.param_groups if group["lr_scale"] == 0.5 for w in group["params"]}
+    assert scaled == {id(w) for w in encoder_only} and encoder_only
+    assert sum(len(g["params"]) for g in halved.param_groups) == len(list(extractor.parameters()))
+
+    frozen = _optimizer(extractor, TrainSettings(encoder_lr_scale=0.0, lr=1e-2))
+    before = {name: w.detach().clone() for name, w in extractor.named_parameters()}
+    loss = extractor.losses(["self: i walk my dogs."], ["i have dogs."], [None]).nll
+    loss.backward()
+    frozen.step()
+    changed = {name for name, w in extractor.named_parameters() if not torch.equal(w, before[name])}
+    encoder_names = {name for name, w in extractor.named_parameters() if any(w is e for e in encoder_only)}
+    assert not changed & encoder_names and not any(w.requires_grad for w in encoder_only)
+    assert any(name.startswith("model.model.decoder.") for name in changed)
 
 
 def test_checkpoint_round_trip_loads_weights_only(tmp_path):

@@ -11,7 +11,7 @@ from flows.errors import PipelineInputError
 from flows.pess_apply import apply_pess, character_lines, evenly_spaced, infer_personas, merge_sentences
 from flows.pess_eval import evaluate_pess, similarity_prf
 from flows.pess_sweep import sweep_runs
-from flows.pess_train import TrainSettings, pess_config, train_pess
+from flows.pess_train import TrainSettings, pess_config, train_pess, train_settings
 from flows.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
 from models.pess import PessConfig, SentenceScorer, SimilaritySets
 
@@ -87,6 +87,14 @@ def test_out_of_range_settings_name_the_param():
     params["pess"]["loss"]["temperature"] = 0
     with pytest.raises(PipelineInputError, match=r"param 'pess.loss.temperature' must be in \(0, 1\], got 0$"):
         pess_config(params)
+    params = load_params()
+    params["pess"]["loss"]["decoder_token_dropout"] = 1
+    with pytest.raises(PipelineInputError, match=r"param 'pess.loss.decoder_token_dropout' must be in \[0, 1\), got 1$"):
+        pess_config(params)
+    params = load_params()
+    params["pess"]["train"]["encoder_lr_scale"] = -0.1
+    with pytest.raises(PipelineInputError, match=r"param 'pess.train.encoder_lr_scale' must be >= 0, got -0.1$"):
+        train_settings(params)
 
 
 def test_sweep_grid_trains_the_shared_run_once():
