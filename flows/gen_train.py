@@ -51,6 +51,7 @@ def generator_config(params: dict[str, Any]) -> GeneratorConfig:
         tiny_layers=backbone.tiny_layers,
         tiny_heads=backbone.tiny_heads,
         tiny_ffn_dim=backbone.tiny_ffn_dim,
+        cross_attention_init=backbone.cross_attention_init,
         sentence_model=backbone.sentence_model,
     )
 

@@ -97,6 +97,7 @@ def pess_config(params: dict[str, Any], variant: str | None = None, tau: float |
         tiny_layers=param(params, "pess.model.tiny.layers", int),
         tiny_heads=param(params, "pess.model.tiny.heads", int),
         tiny_ffn_dim=param(params, "pess.model.tiny.ffn_dim", int),
+        cross_attention_init=choice(params, "pess.model.cross_attention_init", ["random", "self_attention"]),
         tau=float(tau if tau is not None else param(params, "pess.loss.tau", (int, float))),
         lambda_completeness=float(param(params, "pess.loss.lambda_completeness", (int, float))) * keep_completeness,
         lambda_consistency=float(param(params, "pess.loss.lambda_consistency", (int, float))) * keep_consistency,

@@ -47,6 +47,7 @@ class GeneratorConfig:
     tiny_layers: int = 2
     tiny_heads: int = 4
     tiny_ffn_dim: int = 128
+    cross_attention_init: str = "random"  # as pess.model.cross_attention_init
     sentence_model: str = SENTENCE_MODEL  # the offline tokenizer of the MiniLM / tiny backbones
 
     def backbone_config(self) -> PessConfig:
@@ -58,6 +59,7 @@ class GeneratorConfig:
             tiny_layers=self.tiny_layers,
             tiny_heads=self.tiny_heads,
             tiny_ffn_dim=self.tiny_ffn_dim,
+            cross_attention_init=self.cross_attention_init,
             sentence_model=self.sentence_model,
         )
 

@@ -80,6 +80,7 @@ class PessConfig:
     tiny_layers: int = 2
     tiny_heads: int = 4
     tiny_ffn_dim: int = 128
+    cross_attention_init: str = "random"  # minilm-bert2bert only: random | self_attention (see build_backbone)
     tau: float = 0.7
     lambda_completeness: float = 1.0
     lambda_consistency: float = 0.5
@@ -253,6 +254,12 @@ def build_backbone(config: PessConfig, model_config: dict[str, Any] | None):
     if config.backbone == "minilm-bert2bert":
         path = sentence_model_path(config.sentence_model)
         model = EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
+        if config.cross_attention_init == "self_attention":
+            # A random cross-attention attends almost uniformly over the history and passes the
+            # decoder little that tells one input from another; started as a copy of the same
+            # layer's pretrained self-attention it attends selectively from the first step.
+            for layer in model.decoder.bert.encoder.layer:
+                layer.crossattention.load_state_dict(layer.attention.state_dict())
         model.config.decoder_start_token_id = tokenizer.cls_token_id
         model.config.eos_token_id = tokenizer.sep_token_id
         model.config.pad_token_id = tokenizer.pad_token_id

@@ -204,6 +204,17 @@ def test_minilm_bert2bert_warm_start_and_checkpoint(tmp_path):
     assert restored.eval().generate(histories, 4) == extractor.eval().generate(histories, 4)
 
 
+def test_minilm_cross_attention_can_start_as_the_self_attention():
+    copied = PersonaExtractor(PessConfig(backbone="minilm-bert2bert", cross_attention_init="self_attention"))
+    for layer in copied.model.decoder.bert.encoder.layer:
+        cross, own = layer.crossattention.state_dict(), layer.attention.state_dict()
+        assert cross.keys() == own.keys() and all(torch.equal(cross[k], own[k]) for k in own)
+    torch.manual_seed(0)
+    random_start = PersonaExtractor(PessConfig(backbone="minilm-bert2bert"))
+    layer = random_start.model.decoder.bert.encoder.layer[0]
+    assert not torch.equal(layer.crossattention.self.query.weight, layer.attention.self.query.weight)
+
+
 @pytest.mark.slow
 def test_history_reliance_separates_an_extractor_that_reads_its_history():
     # four speakers whose persona is stated in their history: telling them apart needs the input

@@ -88,6 +88,10 @@ def test_out_of_range_settings_name_the_param():
     with pytest.raises(PipelineInputError, match=r"param 'pess.loss.temperature' must be in \(0, 1\], got 0$"):
         pess_config(params)
     params = load_params()
+    params["pess"]["model"]["cross_attention_init"] = "copy"
+    with pytest.raises(PipelineInputError, match=r"param 'pess.model.cross_attention_init' is 'copy'; valid: random, self_attention$"):
+        pess_config(params)
+    params = load_params()
     params["pess"]["loss"]["decoder_token_dropout"] = 1
     with pytest.raises(PipelineInputError, match=r"param 'pess.loss.decoder_token_dropout' must be in \[0, 1\), got 1$"):
         pess_config(params)
