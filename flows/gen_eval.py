@@ -9,6 +9,9 @@ first gen.conversations.test test conversations:
   (null for an oracle variant, whose strategy is given);
 - ppl: exp of the mean NLL of the gold response tokens (end included) given the gold strategy;
   PAL's PPL also counts the strategy token, and its BPE differs: not comparable;
+- ppl_other_persona, persona_nll_gain: the same with every example's persona taken from
+  another example (`other_personas`), and the mean NLL difference (other - own, nats per
+  token): above 0 when the model uses the persona; 0 for the no-persona variant;
 - bleu_1/2/4: corpus sacreBLEU with max n-gram order 1/2/4, lower-cased;
 - rouge_l, dist_1, dist_2, minilm_embedding_f1 (flows/text_metrics.py; not BERTScore);
 - mean_words: response length in words.
@@ -16,8 +19,10 @@ first gen.conversations.test test conversations:
 Outputs are decoded with gen.decoding; references go through the same tokenizer round trip
 (lower case and accent stripping for the uncased MiniLM vocabulary). Writes
 metrics/gen_eval.json and reports/gen_samples.md (gen.eval.sample_contexts test contexts,
-gen.eval.samples_per_variant nucleus samples per variant). A variant's finished result is kept
-in <gen.artifacts>/eval/<variant>.json with the key of its model and settings; a rerun skips it.
+gen.eval.samples_per_variant nucleus samples per variant). A variant's finished result, with
+its output per example (strategy, response, gold strategy, gold response: enough for a
+strategy confusion matrix), is kept in <gen.artifacts>/eval/<variant>.json with the key of its
+model and settings; a rerun skips it.
 """
 from __future__ import annotations
 
@@ -80,6 +85,15 @@ def variant_settings(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return settings
 
 
+def other_personas(examples: Sequence[SupportExample]) -> list[SupportExample]:
+    """The examples with each persona taken from the example half the list away: mostly
+    another conversation's seeker, so a persona-reading model should find the gold response
+    less likely."""
+    half = len(examples) // 2
+    personas = [e.persona for e in examples[half:]] + [e.persona for e in examples[:half]]
+    return [replace(e, persona=persona) for e, persona in zip(examples, personas)]
+
+
 def evaluate_examples(
     generator: ResponseGenerator,
     examples: Sequence[SupportExample],
@@ -91,11 +105,13 @@ def evaluate_examples(
     """The metrics of one variant and its outputs (strategy, response, gold) per example."""
     if not examples:
         raise PipelineInputError("gen_eval: no test examples (check gen.conversations.test and gen.eval.max_examples)")
-    nll, tokens, outputs = 0.0, 0, []
+    nll, other_nll, tokens, outputs = 0.0, 0.0, 0, []
+    swapped = other_personas(examples)
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         batch_nll, batch_tokens = generator.response_nll(batch)
         nll, tokens = nll + batch_nll, tokens + batch_tokens
+        other_nll += generator.response_nll(swapped[start : start + batch_size])[0]
         strategies, responses = generator.respond(batch, decoding, [e.strategy for e in batch] if oracle else None)
         outputs += [{"strategy": s, "response": r[0], "gold_strategy": e.strategy, "gold": generator.as_decoded(e.response)}
                     for e, s, r in zip(batch, strategies, responses)]
@@ -104,6 +120,8 @@ def evaluate_examples(
         "examples": len(examples),
         "strategy_acc": None if oracle else 100 * sum(o["strategy"] == o["gold_strategy"] for o in outputs) / len(outputs),
         "ppl": math.exp(nll / tokens),
+        "ppl_other_persona": math.exp(other_nll / tokens),
+        "persona_nll_gain": (other_nll - nll) / tokens,
         **{f"bleu_{n}": bleu_n(hypotheses, references, n) for n in (1, 2, 4)},
         "rouge_l": 100 * rouge(hypotheses, references)["rougeL"],
         "dist_1": 100 * distinct(hypotheses, 1),
@@ -185,14 +203,14 @@ def evaluate_gen(
             examples = split_examples(esconv, personas_path, spec["persona"], "test", test_conversations,
                                       generator.config.strategies, context_turns, persona_every)[: max_examples or None]
             seed_everything(seed)
-            metrics, _ = evaluate_examples(generator, examples, Decoding(**decoding), spec["oracle_strategy"],
-                                           batch_size, sentence_model)
+            metrics, outputs = evaluate_examples(generator, examples, Decoding(**decoding), spec["oracle_strategy"],
+                                                 batch_size, sentence_model)
             chosen = sample_examples(examples, sample_contexts, persona_every)
             strategies, responses = generator.respond(chosen, Decoding(**sample_decoding),
                                                       [e.strategy for e in chosen] if spec["oracle_strategy"] else None)
             samples = [{"example": asdict(e), "strategy": s, "responses": r, "gold": generator.as_decoded(e.response)}
                        for e, s, r in zip(chosen, strategies, responses)]
-            results[variant] = {"key": key, "model": model_file, "metrics": metrics, "samples": samples}
+            results[variant] = {"key": key, "model": model_file, "metrics": metrics, "samples": samples, "outputs": outputs}
             write_json(results[variant], kept_path)
         for sample in results[variant]["samples"]:
             example = sample["example"]

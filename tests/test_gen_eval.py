@@ -1,4 +1,5 @@
 import json
+import math
 
 import pyarrow.parquet as pq
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from flows.config import load_params
 from flows.errors import PipelineInputError
 from flows.esconv_examples import SupportExample, Turn
-from flows.gen_eval import bleu_n, decoding_settings, sample_examples, variant_settings
+from flows.gen_eval import bleu_n, decoding_settings, other_personas, sample_examples, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
@@ -27,6 +28,14 @@ def test_samples_come_from_turns_late_enough_for_a_persona():
     chosen = sample_examples(examples, 3, persona_every=3)
     assert len(chosen) == 3 and all(e.seeker_turns >= 3 for e in chosen)
     assert len({e.turn_index for e in chosen}) == 3
+
+
+def test_other_personas_come_from_half_the_list_away():
+    examples = [SupportExample("c", n, n, 3, (f"i am person {n}.",), (Turn("seeker", "x"),), "[Question]", "y") for n in range(5)]
+    swapped = other_personas(examples)
+    assert [e.persona[0] for e in swapped] == [f"i am person {n}." for n in (2, 3, 4, 0, 1)]
+    assert [(e.turn_index, e.response) for e in swapped] == [(e.turn_index, e.response) for e in examples]
+    assert other_personas(examples[:1]) == examples[:1]
 
 
 def test_params_yaml_variants_and_decoding():
@@ -70,6 +79,11 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
         assert scores["examples"] == 4 and scores["ppl"] > 1
         assert all(0 <= scores[k] <= 100 for k in ("bleu_1", "bleu_2", "bleu_4", "rouge_l", "dist_1", "dist_2"))
         assert -100 <= scores["minilm_embedding_f1"] <= 100  # cosines: a random model's can be negative
+    assert metrics["none"]["persona_nll_gain"] == 0 and metrics["none"]["ppl_other_persona"] == metrics["none"]["ppl"]
+    assert metrics["pess"]["persona_nll_gain"] == pytest.approx(
+        math.log(metrics["pess"]["ppl_other_persona"]) - math.log(metrics["pess"]["ppl"]), abs=1e-9)
+    outputs = json.loads((tmp_path / "artifacts/gen/eval/pess.json").read_text())["outputs"]
+    assert len(outputs) == 4 and set(outputs[0]) == {"strategy", "response", "gold_strategy", "gold"}
     samples = (tmp_path / SAMPLES_PATH).read_text()
     assert samples.count("## Context") == 2 and samples.count("### oracle") == 2
     assert samples.count("1. **[") == 6 and samples.count("2. **[") == 6  # 2 samples x 3 variants x 2 contexts
