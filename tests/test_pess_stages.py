@@ -78,27 +78,19 @@ def test_variants_zero_the_losses_they_drop():
         pess_config(params, "both")
 
 
-def test_out_of_range_settings_name_the_param():
+@pytest.mark.parametrize("section, key, value, builder, message", [
+    ("loss", "refresh_every", 0, pess_config, r"param 'pess.loss.refresh_every' must be >= 1, got 0$"),
+    ("loss", "temperature", 0, pess_config, r"param 'pess.loss.temperature' must be in \(0, 1\], got 0$"),
+    ("model", "cross_attention_init", "copy", pess_config,
+     r"param 'pess.model.cross_attention_init' is 'copy'; valid: random, self_attention$"),
+    ("loss", "decoder_token_dropout", 1, pess_config, r"param 'pess.loss.decoder_token_dropout' must be in \[0, 1\), got 1$"),
+    ("train", "encoder_lr_scale", -0.1, train_settings, r"param 'pess.train.encoder_lr_scale' must be >= 0, got -0.1$"),
+])
+def test_out_of_range_settings_name_the_param(section, key, value, builder, message):
     params = load_params()
-    params["pess"]["loss"]["refresh_every"] = 0
-    with pytest.raises(PipelineInputError, match=r"param 'pess.loss.refresh_every' must be >= 1, got 0$"):
-        pess_config(params)
-    params = load_params()
-    params["pess"]["loss"]["temperature"] = 0
-    with pytest.raises(PipelineInputError, match=r"param 'pess.loss.temperature' must be in \(0, 1\], got 0$"):
-        pess_config(params)
-    params = load_params()
-    params["pess"]["model"]["cross_attention_init"] = "copy"
-    with pytest.raises(PipelineInputError, match=r"param 'pess.model.cross_attention_init' is 'copy'; valid: random, self_attention$"):
-        pess_config(params)
-    params = load_params()
-    params["pess"]["loss"]["decoder_token_dropout"] = 1
-    with pytest.raises(PipelineInputError, match=r"param 'pess.loss.decoder_token_dropout' must be in \[0, 1\), got 1$"):
-        pess_config(params)
-    params = load_params()
-    params["pess"]["train"]["encoder_lr_scale"] = -0.1
-    with pytest.raises(PipelineInputError, match=r"param 'pess.train.encoder_lr_scale' must be >= 0, got -0.1$"):
-        train_settings(params)
+    params["pess"][section][key] = value
+    with pytest.raises(PipelineInputError, match=message):
+        builder(params)
 
 
 def test_sweep_grid_trains_the_shared_run_once():
