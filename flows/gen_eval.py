@@ -43,6 +43,7 @@ from flows.orchestration import fingerprint, run_stage, stage_task
 from flows.schemas import atomic_path
 from flows.text_metrics import distinct, minilm_embedding_f1, rouge
 from models.generator import Decoding, ResponseGenerator
+from models.pess import rotated_by_half
 from models.runtime import load_checkpoint, load_sentence_model, seed_everything
 
 METRICS_PATH = "metrics/gen_eval.json"
@@ -89,9 +90,7 @@ def other_personas(examples: Sequence[SupportExample]) -> list[SupportExample]:
     """The examples with each persona taken from the example half the list away: mostly
     another conversation's seeker, so a persona-reading model should find the gold response
     less likely."""
-    half = len(examples) // 2
-    personas = [e.persona for e in examples[half:]] + [e.persona for e in examples[:half]]
-    return [replace(e, persona=persona) for e, persona in zip(examples, personas)]
+    return [replace(e, persona=persona) for e, persona in zip(examples, rotated_by_half([e.persona for e in examples]))]
 
 
 def evaluate_examples(

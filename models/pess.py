@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Self
+from typing import Any, Self, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ from torch import nn
 from flows.errors import PipelineInputError
 from models.runtime import SENTENCE_MODEL, load_sentence_model, sentence_model_path
 
+T = TypeVar("T")
 BACKBONES = ("minilm-bert2bert", "tiny-bart")  # anything else is a hub seq2seq id
 
 
@@ -186,6 +187,14 @@ def info_nce(
     negative_logits = negative_logits.masked_fill(~negative_mask, float("-inf"))
     logits = torch.cat([positive_logit.unsqueeze(1), negative_logits], dim=1)  # [A, 1 + N]
     return -(logits.log_softmax(dim=1)[:, 0]).mean()
+
+
+def rotated_by_half(items: Sequence[T]) -> list[T]:
+    """items[n // 2:] + items[:n // 2]: each position gets the item half the list away, for
+    "someone else's" input in the reliance diagnostics (a neighbour is often the same
+    conversation's other speaker)."""
+    half = len(items) // 2
+    return [*items[half:], *items[:half]]
 
 
 class SentenceScorer:
@@ -354,9 +363,9 @@ class PersonaExtractor(BackboneModule):
         (word dropout, Bowman et al. 2016)."""
         decoder_input_ids = None
         if self.training and self.config.decoder_token_dropout > 0:
-            decoder_input_ids = torch.full_like(labels, self.pad_id)  # [B, T]: start, labels shifted right
-            decoder_input_ids[:, 0] = self.start_id
-            decoder_input_ids[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.pad_id)
+            from transformers.models.encoder_decoder.modeling_encoder_decoder import shift_tokens_right
+
+            decoder_input_ids = shift_tokens_right(labels, self.pad_id, self.start_id)  # [B, T], what HF feeds
             dropped = torch.rand(labels.shape, device=labels.device) < self.config.decoder_token_dropout
             dropped[:, 0] = False
             decoder_input_ids = decoder_input_ids.masked_fill(dropped & (decoder_input_ids != self.pad_id), self.mask_id)
@@ -415,7 +424,7 @@ class PersonaExtractor(BackboneModule):
         everybody; with one example there is no other history and the gain is 0."""
         was_training = self.training
         self.eval()
-        others = histories[len(histories) // 2 :] + histories[: len(histories) // 2]
+        others = rotated_by_half(histories)
         totals = {"own": 0.0, "other": 0.0}
         for start in range(0, len(golds), batch_size):
             labels = self.labels(golds[start : start + batch_size])
