@@ -110,7 +110,8 @@ def evaluate_examples(
         batch = examples[start : start + batch_size]
         batch_nll, batch_tokens = generator.response_nll(batch)
         nll, tokens = nll + batch_nll, tokens + batch_tokens
-        other_nll += generator.response_nll(swapped[start : start + batch_size])[0]
+        other = swapped[start : start + batch_size]
+        other_nll += batch_nll if other == batch else generator.response_nll(other)[0]  # no persona: nothing swapped
         strategies, responses = generator.respond(batch, decoding, [e.strategy for e in batch] if oracle else None)
         outputs += [{"strategy": s, "response": r[0], "gold_strategy": e.strategy, "gold": generator.as_decoded(e.response)}
                     for e, s, r in zip(batch, strategies, responses)]

@@ -25,7 +25,7 @@ from flows.config import load_params, param, write_json
 from flows.errors import PipelineInputError
 from flows.esconv_examples import NO_PERSONA, SupportExample, esconv_dir, load_strategies, split_examples
 from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.pess_train import TrainSettings, _optimizer, batch_at, learning_rate, pess_config, resume_run
+from flows.pess_train import TrainSettings, _optimizer, batch_at, learning_rate, pess_config, read_train_settings, resume_run
 from flows.schemas import atomic_path
 from models.generator import GeneratorConfig, ResponseGenerator
 from models.runtime import pick_device, rng_state, save_checkpoint, seed_everything
@@ -57,14 +57,7 @@ def generator_config(params: dict[str, Any]) -> GeneratorConfig:
 
 
 def gen_train_settings(params: dict[str, Any]) -> TrainSettings:
-    raw = dict(param(params, "gen.train", dict))
-    raw.pop("persona_sources", None)
-    unknown = set(raw) - set(TrainSettings.__dataclass_fields__)
-    if unknown:
-        raise PipelineInputError(f"params.yaml: unknown keys under gen.train: {', '.join(sorted(unknown))}")
-    settings = TrainSettings(**raw)
-    settings.lr = float(settings.lr)
-    return settings
+    return read_train_settings(params, "gen.train", ignore=("persona_sources",))
 
 
 def persona_sources(params: dict[str, Any]) -> list[str]:

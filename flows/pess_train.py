@@ -109,17 +109,23 @@ def pess_config(params: dict[str, Any], variant: str | None = None, tau: float |
     )
 
 
-def train_settings(params: dict[str, Any], seed: int | None = None, steps: int | None = None) -> TrainSettings:
-    raw = dict(param(params, "pess.train", dict))
-    known = set(TrainSettings.__dataclass_fields__)
-    unknown = set(raw) - known
+def read_train_settings(params: dict[str, Any], key: str, ignore: tuple[str, ...] = ()) -> TrainSettings:
+    """TrainSettings from the params block at `key` (pess.train, gen.train), its keys in
+    `ignore` left out; unknown keys and a negative encoder_lr_scale are one-line errors."""
+    raw = {k: v for k, v in param(params, key, dict).items() if k not in ignore}
+    unknown = set(raw) - set(TrainSettings.__dataclass_fields__)
     if unknown:
-        raise PipelineInputError(f"params.yaml: unknown keys under pess.train: {', '.join(sorted(unknown))}")
+        raise PipelineInputError(f"params.yaml: unknown keys under {key}: {', '.join(sorted(unknown))}")
     settings = TrainSettings(**raw)
     settings.lr = float(settings.lr)
     settings.encoder_lr_scale = float(settings.encoder_lr_scale)
     if settings.encoder_lr_scale < 0:
-        raise PipelineInputError(f"params.yaml: param 'pess.train.encoder_lr_scale' must be >= 0, got {settings.encoder_lr_scale}")
+        raise PipelineInputError(f"params.yaml: param '{key}.encoder_lr_scale' must be >= 0, got {settings.encoder_lr_scale}")
+    return settings
+
+
+def train_settings(params: dict[str, Any], seed: int | None = None, steps: int | None = None) -> TrainSettings:
+    settings = read_train_settings(params, "pess.train")
     if seed is not None:
         settings.seed = seed
     if steps is not None:

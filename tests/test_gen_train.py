@@ -70,6 +70,9 @@ def test_params_yaml_gen_section_builds_the_settings():
     params["gen"]["train"]["persona_sources"] = ["none", "gold"]
     with pytest.raises(PipelineInputError, match="persona_sources has 'gold'"):
         persona_sources(params)
+    params["gen"]["train"]["encoder_lr_scale"] = -1
+    with pytest.raises(PipelineInputError, match=r"param 'gen.train.encoder_lr_scale' must be >= 0, got -1.0$"):
+        gen_train_settings(params)
     params["gen"]["train"]["momentum"] = 0.9
     with pytest.raises(PipelineInputError, match="unknown keys under gen.train: momentum"):
         gen_train_settings(params)
