@@ -33,8 +33,8 @@ def main() -> None:
 
     import torch
 
-    from flows.config import load_params
-    from flows.esconv_examples import build_examples, esconv_dir, load_split
+    from flows.lib.config import load_params
+    from flows.lib.esconv_examples import build_examples, esconv_dir, load_split
     from flows.gen_eval import decoding_settings
     from flows.gen_train import gen_train_settings, generator_config
     from flows.pess_train import _optimizer, batch_at

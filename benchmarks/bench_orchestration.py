@@ -32,7 +32,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 INGEST_STAGES = ["ingest_tropes", "ingest_descriptions", "ingest_screenplays", "embed_descriptions"]
 CHARACTERS = "data/characters.parquet"
 DIRECT_CALL = (
-    "from pathlib import Path; from flows.config import load_params, data_path; "
+    "from pathlib import Path; from flows.lib.config import load_params, data_path; "
     "from flows.ingest_tropes import ingest_tropes, split_settings, CLUSTERS, CHARACTERS_PATH; "
     "params = load_params(); "
     "ingest_tropes(data_path(params, *CLUSTERS), CHARACTERS_PATH.resolve(), split_settings(params))"
@@ -58,7 +58,7 @@ def median_seconds(action, repeats: int, before=lambda: None) -> float:
 def in_one_process(workdir: Path, repeats: int) -> dict[str, float]:
     """Direct calls and flow calls of ingest_tropes in this process (PREFECT_HOME in tmp)."""
     os.chdir(workdir)
-    from flows.config import data_path, load_params
+    from flows.lib.config import data_path, load_params
     from flows.ingest_tropes import CHARACTERS_PATH, CLUSTERS, ingest_tropes, ingest_tropes_flow, split_settings
 
     params = load_params()

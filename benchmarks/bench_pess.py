@@ -45,8 +45,8 @@ def main() -> None:
 
     import torch
 
-    from flows.config import load_params
-    from flows.persona_data import load_persona_examples
+    from flows.lib.config import load_params
+    from flows.lib.persona_data import load_persona_examples
     from flows.pess_train import _optimizer, batch_at, corpus_settings, pess_config, train_settings
     from models.pess import PersonaExtractor, SentenceScorer, persona_sentences
     from models.runtime import load_checkpoint

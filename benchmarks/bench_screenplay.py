@@ -16,7 +16,7 @@ import sys
 import time
 
 from flows import PROJECT_ROOT
-from flows.screenplay import cue_counts, parse_screenplay
+from flows.lib.screenplay import cue_counts, parse_screenplay
 
 SCRIPTS = PROJECT_ROOT.parent / "shared" / "data" / "imsdb_scripts"
 RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"

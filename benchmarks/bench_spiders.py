@@ -28,7 +28,7 @@ from crawlers.imsdb import parse_script_page
 from crawlers.pages import page_text
 from crawlers.tvtropes import parse_trope_page
 from flows import PROJECT_ROOT
-from flows.config import data_path, load_params
+from flows.lib.config import data_path, load_params
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 SCRIPTS = ("Alien.txt", "Casino.txt", "Chinatown.txt", "Blade-Runner.txt", "Big-Fish.txt")

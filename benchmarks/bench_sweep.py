@@ -27,7 +27,7 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 def sweep_project(folder: Path, variants: list[str], seeds: list[int], epochs: int, workers: int) -> None:
     """A project folder whose params.yaml asks for this sweep, reading the built data/ of ROOT."""
-    from flows.config import data_path, load_params
+    from flows.lib.config import data_path, load_params
 
     params = load_params(ROOT / "params.yaml")
     params["data"]["root"] = str(data_path(params).resolve())

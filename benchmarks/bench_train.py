@@ -30,7 +30,7 @@ VOCAB, TROPES = 10000, 64
 def measure(variant: str, steps: int, threads: int) -> dict:
     import torch
 
-    from flows.config import load_params
+    from flows.lib.config import load_params
     from flows.train import make_optimizer, train_settings, variant_options
     from models.amn import AMN, STREAMS, AMNConfig
 

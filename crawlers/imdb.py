@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import lxml.html
 
 from crawlers.pages import clean, has_class, html_fragment, html_root
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 _QUOTE_ID = re.compile(r"qt\d{5,}")
 _TITLE_ID = re.compile(r"/title/(tt\d{5,})")

@@ -7,7 +7,7 @@ line ends normalized. A page whose `<pre>` is missing or nearly empty has no scr
 from __future__ import annotations
 
 from crawlers.pages import html_root
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 MIN_SCRIPT_CHARS = 200  # below this a <pre> is a placeholder, not a screenplay
 _ARTICLES = ("The", "A", "An")

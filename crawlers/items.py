@@ -10,4 +10,4 @@ class CrawledRows:
     unit is either complete in the crawl output or crawled again after a restart."""
 
     unit: str
-    rows: list[dict]  # each a row of the spider's table (flows.schemas.SCHEMAS[spider.table])
+    rows: list[dict]  # each a row of the spider's table (flows.lib.schemas.SCHEMAS[spider.table])

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import lxml.etree
 import lxml.html
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 # Windows code page 1252 for the C1 controls U+0080..U+009F: old pages declare iso-8859-1 yet
 # write `&#146;` meaning the cp1252 apostrophe (HTML5 decodes it so; lxml does not).

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from scrapy.dupefilters import RFPDupeFilter
 from scrapy.extensions.httpcache import FilesystemCacheStorage
 
-from flows.schemas import SCHEMAS, read_table, write_table
+from flows.lib.schemas import SCHEMAS, read_table, write_table
 
 UNITS_KEY = b"personas.units"
 # The column that identifies a row: merging keeps the first row per key.

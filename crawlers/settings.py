@@ -3,7 +3,7 @@ ones come from params.yaml, section `crawl:` (and the output paths from `data:`)
 working directory or $PERSONAS_PARAMS like every stage; `-s NAME=value` still overrides."""
 from pathlib import Path
 
-from flows.config import data_path, load_params, param
+from flows.lib.config import data_path, load_params, param
 
 _params = load_params()
 _work_dir = Path(param(_params, "crawl.work_dir", str)).resolve()

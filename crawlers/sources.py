@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crawlers.imsdb import page_name
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 TROPE_LIST = Path("tvtropes_descriptions", "trope_descriptions.jsonl")
 CLUSTERS = Path("cmu_tvtropes", "tvtropes.clusters.txt")

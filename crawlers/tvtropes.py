@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import lxml.html
 
 from crawlers.pages import block_lines, has_class, html_root
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 _LEFT_OUT = ("quoteright", "quoteleft", "acaptionright", "acaptionleft", "indent", "notelabel",
              "inlinefolder", "proper-ad-unit", "square_ad", "ad")

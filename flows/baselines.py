@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from prefect import flow
 
-from flows.config import load_params, param, write_json
-from flows.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.config import load_params, param, write_json
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
 from flows.train import TropeData, classification_metrics, load_trope_data, table_paths
 from models.runtime import load_sentence_model
 from models.vocab import tokenize

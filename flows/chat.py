@@ -12,9 +12,9 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from flows.config import load_params, param
-from flows.errors import PipelineInputError
-from flows.esconv_examples import NO_PERSONA, SEEKER, SUPPORTER, SupportExample, Turn
+from flows.lib.config import load_params, param
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import NO_PERSONA, SEEKER, SUPPORTER, SupportExample, Turn
 from flows.gen_eval import decoding_settings, load_generator, variant_settings
 from flows.gen_personas import decode_windows, history_windows, merged_persona
 from flows.gen_train import model_path

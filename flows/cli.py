@@ -7,7 +7,7 @@ import importlib
 import sys
 
 import flows  # noqa: F401  (pins the offline environment first)
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 # name -> (module holding add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {

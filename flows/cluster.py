@@ -31,11 +31,11 @@ import numpy as np
 import pyarrow as pa
 from prefect import flow
 
-from flows.config import PARAMS_FILE, load_params, param, write_json
-from flows.errors import PipelineInputError
+from flows.lib.config import PARAMS_FILE, load_params, param, write_json
+from flows.lib.errors import PipelineInputError
 from flows.evaluate import MODEL_PATH, evaluate_settings, load_checked_model, run_model
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import CHARACTER_EMBEDDINGS, read_table, write_table
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import CHARACTER_EMBEDDINGS, read_table, write_table
 from flows.train import TropeData, encode_snippets, load_trope_data, table_paths
 from models.runtime import load_sentence_model, pick_device
 from models.vocab import tokenize

@@ -28,10 +28,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from crawlers.resume import job_dir, merge_parts, parts_dir
-from flows.config import file_sha256, load_params, param
-from flows.errors import PipelineInputError
+from flows.lib.config import file_sha256, load_params, param
+from flows.lib.errors import PipelineInputError
 
-# spider -> (its table in flows.schemas.SCHEMAS, the param naming its output file)
+# spider -> (its table in flows.lib.schemas.SCHEMAS, the param naming its output file)
 SPIDERS = {
     "tvtropes": ("trope_pages", "data.crawled_tropes"),
     "imdb_quotes": ("quotes", "data.quotes"),

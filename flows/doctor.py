@@ -15,8 +15,8 @@ import yaml
 from packaging.requirements import Requirement
 
 from flows import PROJECT_ROOT
-from flows.config import load_params, param
-from flows.errors import PipelineInputError
+from flows.lib.config import load_params, param
+from flows.lib.errors import PipelineInputError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 SENTENCE_MODEL_FILES = ("config.json", "modules.json", "tokenizer.json", "model.safetensors")

@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow as pa
 from prefect import flow
 
-from flows.config import PARAMS_FILE, load_params, param
-from flows.errors import PipelineInputError
+from flows.lib.config import PARAMS_FILE, load_params, param
+from flows.lib.errors import PipelineInputError
 from flows.ingest_descriptions import TROPES_PATH
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import EMBEDDINGS, TROPES, read_table, write_table
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import EMBEDDINGS, TROPES, read_table, write_table
 from models.runtime import load_sentence_model, pick_device
 
 CACHE_PATH = Path("data/embeddings/descriptions.parquet")

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from prefect import flow
 
-from flows.config import PARAMS_FILE, load_params, param, write_json
-from flows.errors import PipelineInputError
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import atomic_path
+from flows.lib.config import PARAMS_FILE, load_params, param, write_json
+from flows.lib.errors import PipelineInputError
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import atomic_path
 from flows.train import (TropeData, classification_metrics, encode_snippets, fixed_draw, load_model, load_trope_data,
                          make_batch, table_paths)
 from models.amn import AMN

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from flows.config import load_params, param
-from flows.errors import PipelineInputError
+from flows.lib.config import load_params, param
+from flows.lib.errors import PipelineInputError
 from flows.evaluate import MODEL_PATH, run_model
 from flows.ingest_screenplays import cap_evenly, snippet_windows
 from flows.narrative import NARRATIVE_PATH, person_tropes
-from flows.screenplay import LAYOUTS, cue_counts, match_character, normalize_cue, parse_screenplay
+from flows.lib.screenplay import LAYOUTS, cue_counts, match_character, normalize_cue, parse_screenplay
 from flows.train import TropeData, encode_snippets, load_model
 from models.runtime import pick_device
 

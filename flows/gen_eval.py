@@ -13,7 +13,7 @@ first gen.conversations.test test conversations:
   another example (`other_personas`), and the mean NLL difference (other - own, nats per
   token): above 0 when the model uses the persona; 0 for the no-persona variant;
 - bleu_1/2/4: corpus sacreBLEU with max n-gram order 1/2/4, lower-cased;
-- rouge_l, dist_1, dist_2, minilm_embedding_f1 (flows/text_metrics.py; not BERTScore);
+- rouge_l, dist_1, dist_2, minilm_embedding_f1 (flows/lib/text_metrics.py; not BERTScore);
 - mean_words: response length in words.
 
 Outputs are decoded with gen.decoding; references go through the same tokenizer round trip
@@ -35,13 +35,13 @@ from typing import Any, Sequence
 
 from prefect import flow
 
-from flows.config import choice, file_sha256, load_params, param, write_json
-from flows.errors import PipelineInputError
-from flows.esconv_examples import SupportExample, esconv_dir, split_examples
+from flows.lib.config import choice, file_sha256, load_params, param, write_json
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import SupportExample, esconv_dir, split_examples
 from flows.gen_train import model_path
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import atomic_path
-from flows.text_metrics import distinct, minilm_embedding_f1, rouge
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import atomic_path
+from flows.lib.text_metrics import distinct, minilm_embedding_f1, rouge
 from models.generator import Decoding, ResponseGenerator
 from models.pess import rotated_by_half
 from models.runtime import load_checkpoint, load_sentence_model, seed_everything

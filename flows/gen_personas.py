@@ -25,13 +25,13 @@ from typing import Any, Sequence
 import pyarrow as pa
 from prefect import flow
 
-from flows.config import file_sha256, load_params, param
-from flows.errors import PipelineInputError
-from flows.esconv_examples import SEEKER, Conversation, esconv_dir, load_split, load_strategies, persona_points
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.persona_data import format_history
+from flows.lib.config import file_sha256, load_params, param
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import SEEKER, Conversation, esconv_dir, load_split, load_strategies, persona_points
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.persona_data import format_history
 from flows.pess_eval import load_extractor
-from flows.schemas import GEN_PERSONAS, write_table
+from flows.lib.schemas import GEN_PERSONAS, write_table
 from models.pess import PersonaExtractor, persona_sentences, persona_text
 from models.runtime import load_checkpoint, save_checkpoint
 

@@ -21,12 +21,12 @@ from typing import Any
 import torch
 from prefect import flow
 
-from flows.config import load_params, param, write_json
-from flows.errors import PipelineInputError
-from flows.esconv_examples import NO_PERSONA, SupportExample, esconv_dir, load_strategies, split_examples
-from flows.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.config import load_params, param, write_json
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import NO_PERSONA, SupportExample, esconv_dir, load_strategies, split_examples
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
 from flows.pess_train import TrainSettings, _optimizer, batch_at, learning_rate, pess_config, read_train_settings, resume_run
-from flows.schemas import atomic_path
+from flows.lib.schemas import atomic_path
 from models.generator import GeneratorConfig, ResponseGenerator
 from models.runtime import pick_device, rng_state, save_checkpoint, seed_everything
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pyarrow as pa
 from prefect import flow
 
-from flows.config import data_path, load_params, param
-from flows.errors import PipelineInputError
+from flows.lib.config import data_path, load_params, param
+from flows.lib.errors import PipelineInputError
 from flows import ingest_tropes
 from flows.ingest_tropes import CLUSTERS, read_clusters
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import TROPE_PAGES, TROPES, read_table, write_table
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import TROPE_PAGES, TROPES, read_table, write_table
 
 DESCRIPTIONS = ("tvtropes_descriptions", "trope_descriptions.jsonl")
 TROPES_PATH = Path("data/tropes.parquet")

@@ -21,13 +21,14 @@ from pathlib import Path
 import pyarrow as pa
 from prefect import flow
 
-from flows import ingest_screenplays, screenplay
-from flows.config import load_params, param, write_json
+from flows import ingest_screenplays
+from flows.lib import screenplay
+from flows.lib.config import load_params, param, write_json
 from flows.ingest_screenplays import IngestSettings, cap_evenly, ingest_settings, snippet_splits
 from flows.ingest_tropes import CHARACTERS_PATH, SPLITS, SplitSettings, split_settings
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import CHARACTERS, QUOTES, SNIPPETS, read_table, write_table
-from flows.screenplay import match_character, normalize_cue
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import CHARACTERS, QUOTES, SNIPPETS, read_table, write_table
+from flows.lib.screenplay import match_character, normalize_cue
 
 SNIPPETS_PATH = Path("data/snippets_imdb.parquet")
 METRICS_PATH = Path("metrics/ingest_quotes.json")

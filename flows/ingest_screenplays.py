@@ -23,13 +23,14 @@ import numpy as np
 import pyarrow as pa
 from prefect import flow
 
-from flows.config import PARAMS_FILE, data_path, load_params, param, write_json
-from flows.errors import PipelineInputError
+from flows.lib.config import PARAMS_FILE, data_path, load_params, param, write_json
+from flows.lib.errors import PipelineInputError
 from flows.ingest_tropes import CHARACTERS_PATH, SPLITS, SplitSettings, split_settings, stable_rng
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import CHARACTERS, SCREENPLAY_PAGES, SNIPPETS, read_table, write_table
-from flows import ingest_tropes, screenplay
-from flows.screenplay import Scene, cue_counts, match_character, parse_screenplay
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import CHARACTERS, SCREENPLAY_PAGES, SNIPPETS, read_table, write_table
+from flows import ingest_tropes
+from flows.lib import screenplay
+from flows.lib.screenplay import Scene, cue_counts, match_character, parse_screenplay
 
 SCRIPTS_ROOT = "imsdb_scripts"  # under data.root; the two tables below name files inside it
 SCRIPT_MAP = "movie_script_map.tsv"

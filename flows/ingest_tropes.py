@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 from prefect import flow
 
-from flows.config import PARAMS_FILE, choice, data_path, load_params, param
-from flows.errors import PipelineInputError
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import CHARACTERS, write_table
+from flows.lib.config import PARAMS_FILE, choice, data_path, load_params, param
+from flows.lib.errors import PipelineInputError
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import CHARACTERS, write_table
 
 CLUSTERS = ("cmu_tvtropes", "tvtropes.clusters.txt")
 CHARACTERS_PATH = Path("data/characters.parquet")

@@ -23,11 +23,11 @@ import numpy as np
 from prefect import flow
 
 from flows.cluster import EMBEDDINGS_PATH, agglomerative, character_rows, cluster_settings, read_embeddings
-from flows.config import PARAMS_FILE, load_params, param
-from flows.errors import PipelineInputError
+from flows.lib.config import PARAMS_FILE, load_params, param
+from flows.lib.errors import PipelineInputError
 from flows.evaluate import MODEL_PATH, checkpoint_variant, evaluate_settings, load_checked_model, run_model
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import CHARACTERS, SNIPPETS, atomic_path, read_table
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import CHARACTERS, SNIPPETS, atomic_path, read_table
 from flows.train import encode_snippets, load_trope_data, table_paths
 from models.amn import STREAMS
 from models.runtime import pick_device

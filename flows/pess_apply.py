@@ -19,14 +19,14 @@ from typing import Any, Sequence
 import pyarrow as pa
 from prefect import flow
 
-from flows.config import data_path, load_params, param, write_json
-from flows.esconv_examples import SEEKER
+from flows.lib.config import data_path, load_params, param, write_json
+from flows.lib.esconv_examples import SEEKER
 from flows.gen_personas import decode_windows, history_windows
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.persona_data import ESCONV_SPLITS, read_esconv
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.persona_data import ESCONV_SPLITS, read_esconv
 from flows.pess_eval import load_extractor
 from flows.pess_train import run_paths
-from flows.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
+from flows.lib.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
 from models.pess import PersonaExtractor, SentenceScorer
 
 ESCONV_OUT = "data/esconv_personas.parquet"

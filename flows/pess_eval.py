@@ -2,7 +2,7 @@
 
 Metrics (metrics/pess_eval.json): sacreBLEU (0-100, lower-cased: the MiniLM tokenizer is
 uncased), ROUGE-1/2/L F, distinct-1/2 of the generated personas, the MiniLM embedding
-P/R/F1 (BERTScore-like, not BERTScore: flows/text_metrics.py), and similarity P/R/F1 at
+P/R/F1 (BERTScore-like, not BERTScore: flows/lib/text_metrics.py), and similarity P/R/F1 at
 pess.eval.tau, micro-averaged over the split:
 
     P = sum |C| / sum k,   R = sum (m - |M|) / sum m,   F1 = 2PR / (P + R)
@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 from prefect import flow
 
-from flows.config import choice, load_params, param, write_json
-from flows.errors import PipelineInputError
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.persona_data import PersonaExample, load_persona_examples
+from flows.lib.config import choice, load_params, param, write_json
+from flows.lib.errors import PipelineInputError
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.persona_data import PersonaExample, load_persona_examples
 from flows.pess_train import corpus_settings, run_paths
-from flows.text_metrics import bleu, distinct, minilm_embedding_f1, rouge
+from flows.lib.text_metrics import bleu, distinct, minilm_embedding_f1, rouge
 from models.pess import PersonaExtractor, SentenceScorer, SimilaritySets, persona_sentences, similarity_sets
 from models.runtime import load_checkpoint, pick_device
 

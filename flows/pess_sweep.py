@@ -20,9 +20,9 @@ from typing import Any
 
 from prefect import flow
 
-from flows.config import choice, load_params, param, write_json
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.persona_data import load_persona_examples
+from flows.lib.config import choice, load_params, param, write_json
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.persona_data import load_persona_examples
 from flows.pess_eval import evaluate_extractor, evaluation_examples
 from flows.pess_train import TrainSettings, corpus_settings, pess_config, train_extractor, train_settings
 from models.pess import PersonaExtractor, PessConfig, SentenceScorer

@@ -23,11 +23,11 @@ import torch
 from prefect import flow
 
 from flows import PROJECT_ROOT
-from flows.config import choice, data_path, file_sha256, load_params, param, write_json
-from flows.errors import PipelineInputError
-from flows.live import open_live
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.persona_data import PersonaExample, load_persona_examples
+from flows.lib.config import choice, data_path, file_sha256, load_params, param, write_json
+from flows.lib.errors import PipelineInputError
+from flows.lib.live import open_live
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.persona_data import PersonaExample, load_persona_examples
 from models.pess import BackboneModule, ExampleSets, PersonaExtractor, PessConfig, SentenceScorer
 from models.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
 

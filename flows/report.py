@@ -22,12 +22,12 @@ import numpy as np
 from prefect import flow
 
 from flows.cluster import EMBEDDINGS_PATH, METRICS_PATH as PURITY_PATH, PAPER_TABLE3, read_embeddings
-from flows.config import choice, load_params, param
-from flows.errors import PipelineInputError
+from flows.lib.config import choice, load_params, param
+from flows.lib.errors import PipelineInputError
 from flows.evaluate import CONFUSION_PATH, METRICS_PATH as EVALUATE_PATH, PER_TROPE_PATH, read_csv
 from flows.narrative import NARRATIVE_PATH, person_tropes
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import CHARACTER_PERSONAS, atomic_path, read_table
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import CHARACTER_PERSONAS, atomic_path, read_table
 
 REPORT_PATH = Path("reports/report.html")
 TEMPLATES = Path(__file__).parent / "templates"

@@ -18,9 +18,9 @@ from prefect.schedules import Cron, Schedule
 from prefect.settings import PREFECT_API_URL
 
 from flows import PROJECT_ROOT
-from flows.config import PARAMS_FILE, load_params, param
+from flows.lib.config import PARAMS_FILE, load_params, param
 from flows.crawl import crawl_flow
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 RECRAWL_DEPLOYMENT = "weekly-recrawl"
 TRAIN_DEPLOYMENT = "train-on-demand"

@@ -17,9 +17,9 @@ from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
-from flows.config import load_params, param, write_json
-from flows.errors import PipelineInputError
-from flows.orchestration import stage_task
+from flows.lib.config import load_params, param, write_json
+from flows.lib.errors import PipelineInputError
+from flows.lib.orchestration import stage_task
 from flows.train import job_fingerprint, run_training_job, training_job
 
 OUT_ROOT = Path("artifacts/table2")

@@ -25,13 +25,13 @@ from prefect import flow
 from tqdm.auto import tqdm
 
 from flows import PROJECT_ROOT
-from flows.config import file_sha256, load_params, param, write_json
+from flows.lib.config import file_sha256, load_params, param, write_json
 from flows.embed_descriptions import CACHE_PATH as DESCRIPTIONS_CACHE
 from flows.embed_descriptions import load_description_embeddings
-from flows.errors import PipelineInputError
-from flows.live import open_live
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import CHARACTERS, SNIPPETS, TROPES, read_table
+from flows.lib.errors import PipelineInputError
+from flows.lib.live import open_live
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import CHARACTERS, SNIPPETS, TROPES, read_table
 from models.amn import AMN, ENCODERS, INPUTS, MEMORIES, STREAMS, TRIPLETS, AMNConfig
 from models.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
 from models.vocab import Vocab, build_vocab, glove_embeddings

@@ -26,8 +26,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from flows.errors import PipelineInputError
-from flows.esconv_examples import SEEKER, SupportExample, Turn
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import SEEKER, SupportExample, Turn
 from models.pess import BackboneModule, PessConfig, build_backbone
 from models.runtime import SENTENCE_MODEL
 

@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from models.runtime import SENTENCE_MODEL, load_sentence_model, sentence_model_path
 
 T = TypeVar("T")

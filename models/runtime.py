@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from flows.errors import PipelineInputError
-from flows.schemas import atomic_path
+from flows.lib.errors import PipelineInputError
+from flows.lib.schemas import atomic_path
 
 SENTENCE_MODEL = "all-MiniLM-L6-v2"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from flows.schemas import CHARACTERS, SNIPPETS, TROPES, write_table
+from flows.lib.schemas import CHARACTERS, SNIPPETS, TROPES, write_table
 from flows.train import TrainSettings
 
 # Each trope's characters favour its own words; filler words are shared by everyone.
@@ -89,7 +89,7 @@ def write_description_cache(tropes_path: Path, cache_path: Path, model: str = "a
     """An embed_descriptions cache (EMBEDDINGS schema) holding random_descriptions() for the
     tropes' descriptions, so flows.embed_descriptions.load_description_embeddings reads them."""
     from flows.embed_descriptions import text_sha256
-    from flows.schemas import EMBEDDINGS, TROPES, read_table
+    from flows.lib.schemas import EMBEDDINGS, TROPES, read_table
 
     texts = read_table(tropes_path, TROPES).column("description").to_pylist()
     vectors = random_descriptions(len(texts))

@@ -15,8 +15,8 @@ from amn_tiny import TINY_MODEL, random_descriptions, tiny_settings, write_tiny_
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
 import flows.train as train
-from flows.config import load_params, write_json
-from flows.schemas import CHARACTERS, SNIPPETS, write_table
+from flows.lib.config import load_params, write_json
+from flows.lib.schemas import CHARACTERS, SNIPPETS, write_table
 
 VARIANT = "attn3_tropetrip500_ksmem"  # a preset name, so the report finds the paper's row
 MODEL_OPTIONS = {**TINY_MODEL, "encoder": "attn", "inputs": "3", "triplet": "tropetrip500", "memory": "ks", "n_diag": 4}

@@ -9,8 +9,8 @@ import torch
 import yaml
 
 from flows import PROJECT_ROOT
-from flows.config import load_params
-from flows.esconv_examples import load_strategies
+from flows.lib.config import load_params
+from flows.lib.esconv_examples import load_strategies
 from models.generator import Decoding, GeneratorConfig, ResponseGenerator
 from models.pess import PersonaExtractor, PessConfig
 from models.runtime import save_checkpoint

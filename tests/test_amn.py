@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from flows.config import load_params
+from flows.lib.config import load_params
 from flows.train import variant_options
 from models.amn import (AMN, ENCODERS, INPUTS, MEMORIES, STREAMS, TRIPLETS, AMNConfig, AttentionPool,
                         SequenceEncoder, triplet_loss)

@@ -8,8 +8,8 @@ from eval_tiny import KS, tiny_project
 
 from flows.cluster import (METHODS, PAPER_TABLE3, ClusterSettings, agglomerative, cluster_settings, character_rows,
                            purity, purity_eq19, read_embeddings, score_methods)
-from flows.config import load_params
-from flows.errors import PipelineInputError
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
 from flows.evaluate import load_checked_model, run_model
 from flows.train import encode_snippets, load_trope_data
 

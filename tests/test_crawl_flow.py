@@ -5,8 +5,8 @@ import pytest
 
 from crawlers.resume import job_dir, parts_dir
 from flows.crawl import add_arguments, crawl_flow, forget_progress, run
-from flows.errors import PipelineInputError
-from flows.schemas import TROPE_PAGES, read_table
+from flows.lib.errors import PipelineInputError
+from flows.lib.schemas import TROPE_PAGES, read_table
 from loopback_site import LoopbackSite, Page, crawl_params
 
 

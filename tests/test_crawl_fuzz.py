@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from conftest import FIXTURES, SHARED_DATA
 from crawlers.imdb import Quote, parse_next_data_quotes, parse_quotes_page
 from crawlers.tvtropes import TropeArticle, parse_trope_page
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 URL = "https://example.org/fuzz"

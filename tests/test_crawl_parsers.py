@@ -11,7 +11,7 @@ from crawlers.imsdb import page_name, parse_script_page
 from crawlers.pages import page_text
 from crawlers.sources import imsdb_page_names, parse_movie_list, trope_movies, trope_pages
 from crawlers.tvtropes import parse_laconic_page, parse_trope_page
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 MAIN = "https://tvtropes.org/pmwiki/pmwiki.php/Main/"
 

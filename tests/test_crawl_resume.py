@@ -9,7 +9,7 @@ import pytest
 
 from crawlers.resume import CLEAN_EXIT, done_units, merge_parts, part_files, start_job, write_part
 from flows.crawl import SETTINGS_MODULE, scrapy_command
-from flows.schemas import SCREENPLAY_PAGES, TROPE_PAGES, read_table
+from flows.lib.schemas import SCREENPLAY_PAGES, TROPE_PAGES, read_table
 from loopback_site import LoopbackSite, Page, crawl_params
 
 

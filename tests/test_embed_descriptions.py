@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.embed_descriptions import embed_descriptions, load_description_embeddings, text_sha256
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from flows.ingest_descriptions import ingest_descriptions
-from flows.schemas import TROPES, read_table, write_table
+from flows.lib.schemas import TROPES, read_table, write_table
 from models.runtime import SENTENCE_MODEL
 
 pytestmark = pytest.mark.slow  # loads the real MiniLM

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from flows.errors import PipelineInputError
-from flows.esconv_examples import (
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import (
     SEEKER,
     SUPPORTER,
     build_examples,

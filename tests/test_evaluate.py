@@ -7,8 +7,8 @@ import torch
 from amn_tiny import TINY_MODEL
 from eval_tiny import tiny_project
 
-from flows.config import load_params
-from flows.errors import PipelineInputError
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
 from flows.evaluate import evaluate_settings, load_checked_model, run_model
 from flows.train import encode_snippets, fixed_draw, load_trope_data
 from models.amn import AMN, AMNConfig

@@ -4,7 +4,7 @@ import pytest
 from eval_tiny import tiny_project
 
 from flows import cli
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from flows.explore import find_character, screenplay_snippets
 
 SCRIPT = "imsdb_scripts/scripts/Silence-of-the-Lambs.txt"
@@ -38,7 +38,7 @@ def test_a_name_in_two_movies_needs_the_movie_and_a_person_with_two_tropes_is_on
 
 def test_screenplay_snippets_are_cut_like_ingest(shared_data):
     from flows.ingest_screenplays import snippet_windows
-    from flows.screenplay import parse_screenplay
+    from flows.lib.screenplay import parse_screenplay
 
     text = (shared_data / SCRIPT).read_text(encoding="utf-8", errors="replace")
     cues, lines = screenplay_snippets(text, "Dr. Lecter", window=6, max_snippets=30, layout="auto", source=SCRIPT)

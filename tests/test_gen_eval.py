@@ -4,9 +4,9 @@ import math
 import pyarrow.parquet as pq
 import pytest
 
-from flows.config import load_params
-from flows.errors import PipelineInputError
-from flows.esconv_examples import SupportExample, Turn
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import SupportExample, Turn
 from flows.gen_eval import bleu_n, decoding_settings, other_personas, sample_examples, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
 

@@ -2,11 +2,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import flows.gen_personas as gen_personas
-from flows.errors import PipelineInputError
-from flows.esconv_examples import SEEKER, SUPPORTER, build_examples, load_personas, load_split, persona_points
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import SEEKER, SUPPORTER, build_examples, load_personas, load_split, persona_points
 from flows.gen_personas import history_windows, infer_personas, merged_persona, prefix_turns
-from flows.persona_data import format_history
-from flows.schemas import GEN_PERSONAS
+from flows.lib.persona_data import format_history
+from flows.lib.schemas import GEN_PERSONAS
 from models.runtime import save_checkpoint
 from gen_tiny import strategies, tiny_extractor
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import flows.gen_train as gen_train
-from flows.config import load_params
-from flows.errors import PipelineInputError
-from flows.esconv_examples import build_examples, load_split
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import build_examples, load_split
 from flows.gen_train import gen_train_settings, generator_config, persona_sources, train_generator, write_loss_plot
 from flows.pess_train import TrainSettings
 from models.runtime import load_checkpoint

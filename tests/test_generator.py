@@ -4,8 +4,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from flows.errors import PipelineInputError
-from flows.esconv_examples import SEEKER, SUPPORTER, SupportExample, Turn, build_examples, load_split
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import SEEKER, SUPPORTER, SupportExample, Turn, build_examples, load_split
 from models.generator import CONTEXT_MARK, PERSONA_MARK, Decoding, GeneratorConfig, ResponseGenerator
 from models.runtime import load_checkpoint, save_checkpoint
 from gen_tiny import SHORT_DECODING, strategies, tiny_generator

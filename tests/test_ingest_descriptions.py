@@ -5,9 +5,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from flows.ingest_descriptions import ingest_descriptions, ingest_descriptions_task, title_words
-from flows.schemas import TROPE_PAGES, write_table
+from flows.lib.schemas import TROPE_PAGES, write_table
 
 
 @pytest.fixture()

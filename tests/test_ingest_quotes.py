@@ -15,7 +15,7 @@ from crawlers.imdb import parse_quotes_page, quote_rows
 from flows.ingest_quotes import ingest_quotes
 from flows.ingest_screenplays import IngestSettings
 from flows.ingest_tropes import SplitSettings, ingest_tropes
-from flows.schemas import CHARACTERS, QUOTES, SNIPPETS, read_table, write_table
+from flows.lib.schemas import CHARACTERS, QUOTES, SNIPPETS, read_table, write_table
 
 SNIPPET_SPLIT = SplitSettings("snippet", 13, (0.8, 0.1, 0.1))
 FIXTURE_MOVIES = {"quotes_next_data.html": ("tt0133093", "The Matrix"), "quotes_legacy.html": ("tt0119137", "Flubber")}

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from flows.ingest_screenplays import (
     IngestSettings,
     ingest_screenplays,
@@ -15,8 +15,8 @@ from flows.ingest_screenplays import (
     snippet_splits,
 )
 from flows.ingest_tropes import SplitSettings, ingest_tropes
-from flows.schemas import SCREENPLAY_PAGES, write_table
-from flows.screenplay import parse_screenplay
+from flows.lib.schemas import SCREENPLAY_PAGES, write_table
+from flows.lib.screenplay import parse_screenplay
 
 MOVIES = (
     "Indiana Jones and the Raiders of the Lost Ark",  # Indy (hand alias INDY), Major Toht (hand: none)

@@ -3,8 +3,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from flows.config import load_params
-from flows.errors import PipelineInputError
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
 from flows.ingest_tropes import SplitSettings, ingest_tropes, ingest_tropes_task, split_settings
 
 PAPER_SPLIT = SplitSettings("snippet", 13, (0.8, 0.1, 0.1))

@@ -15,10 +15,10 @@ from prefect import flow
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
 from flows import PROJECT_ROOT
-from flows.config import write_json
-from flows.errors import PipelineInputError
-from flows.orchestration import fingerprint, run_stage, stage_task
-from flows.schemas import TROPES, read_table, write_table
+from flows.lib.config import write_json
+from flows.lib.errors import PipelineInputError
+from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.schemas import TROPES, read_table, write_table
 from models.runtime import load_checkpoint, save_checkpoint
 
 
@@ -116,7 +116,7 @@ def test_second_call_is_cached_and_a_deleted_output_forces_recompute(tmp_path, i
 
 STAGE_MODULE = """
 from pathlib import Path
-from flows.orchestration import stage_task
+from flows.lib.orchestration import stage_task
 
 def greeting():
     return "{greeting}"

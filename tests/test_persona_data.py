@@ -3,8 +3,8 @@ from collections import Counter
 import pytest
 from conftest import FIXTURES
 
-from flows.errors import PipelineInputError
-from flows.persona_data import (
+from flows.lib.errors import PipelineInputError
+from flows.lib.persona_data import (
     assign_splits,
     format_history,
     load_persona_examples,

@@ -12,7 +12,7 @@ import yaml
 from orchestration_harness import BIN, dag_repo, prefect_env, prefect_server  # noqa: F401 (fixture)
 from test_persona_data import PESS_FIXTURES
 
-from flows.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
+from flows.lib.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
 
 pytestmark = pytest.mark.slow
 

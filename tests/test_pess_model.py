@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from flows.persona_data import load_persona_examples
+from flows.lib.persona_data import load_persona_examples
 from flows.pess_train import TrainSettings, _optimizer, train_extractor
 from models.pess import (
     ExampleSets,

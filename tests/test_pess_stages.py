@@ -6,13 +6,13 @@ import pytest
 from test_pess_model import TINY, tiny_extractor
 from test_persona_data import PESS_FIXTURES
 
-from flows.config import load_params
-from flows.errors import PipelineInputError
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
 from flows.pess_apply import apply_pess, character_lines, evenly_spaced, infer_personas, merge_sentences
 from flows.pess_eval import evaluate_pess, similarity_prf
 from flows.pess_sweep import sweep_runs
 from flows.pess_train import TrainSettings, pess_config, train_pess, train_settings
-from flows.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
+from flows.lib.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
 from models.pess import PessConfig, SentenceScorer, SimilaritySets
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)

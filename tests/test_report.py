@@ -8,11 +8,11 @@ import pyarrow as pa
 import pytest
 from eval_tiny import KS, VARIANT, tiny_project
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from flows.evaluate import read_csv
 from flows.report import (PAPER_TABLE2, ReportInputs, build_report, confusion_view, heat_words, project,
                           table2_rows)
-from flows.schemas import CHARACTER_PERSONAS, write_table
+from flows.lib.schemas import CHARACTER_PERSONAS, write_table
 from flows.table2 import summarise
 from flows.train import classification_metrics, load_trope_data
 

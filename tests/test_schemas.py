@@ -1,8 +1,8 @@
 import pyarrow as pa
 import pytest
 
-from flows.errors import PipelineInputError
-from flows.schemas import SNIPPETS, TROPES, read_table, write_table
+from flows.lib.errors import PipelineInputError
+from flows.lib.schemas import SNIPPETS, TROPES, read_table, write_table
 
 
 def test_round_trip_keeps_schema(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.errors import PipelineInputError
-from flows.screenplay import (
+from flows.lib.errors import PipelineInputError
+from flows.lib.screenplay import (
     BLOCK_KINDS,
     LAYOUTS,
     cue_counts,

@@ -12,7 +12,7 @@ import yaml
 from orchestration_harness import BIN, prefect_env, prefect_server, started, wait_until  # noqa: F401 (fixture)
 
 from flows import PROJECT_ROOT
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from flows.serve import recrawl_schedule
 
 RECRAWL = "recrawl/weekly-recrawl"

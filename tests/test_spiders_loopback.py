@@ -7,7 +7,7 @@ import pytest
 from conftest import FIXTURES
 from crawlers.resume import part_files
 from flows.crawl import run_spider
-from flows.schemas import QUOTES, SCREENPLAY_PAGES, TROPE_PAGES, read_table
+from flows.lib.schemas import QUOTES, SCREENPLAY_PAGES, TROPE_PAGES, read_table
 from loopback_site import LoopbackSite, Page, crawl_params
 
 TVTROPES = "/pmwiki/pmwiki.php/Main/"

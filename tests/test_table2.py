@@ -9,8 +9,8 @@ import yaml
 from amn_tiny import TINY_MODEL, tiny_settings, write_description_cache, write_tiny_dataset
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-from flows.config import load_params
-from flows.errors import PipelineInputError
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
 from flows.table2 import METRICS, summarise, sweep_plan
 
 

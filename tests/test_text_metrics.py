@@ -1,6 +1,6 @@
 import pytest
 
-from flows.text_metrics import bleu, distinct, minilm_embedding_f1, rouge
+from flows.lib.text_metrics import bleu, distinct, minilm_embedding_f1, rouge
 from models.runtime import load_sentence_model
 
 

@@ -14,9 +14,9 @@ import torch
 from amn_tiny import TINY_MODEL, random_descriptions, tiny_settings, write_tiny_dataset
 
 import flows.train as train
-from flows.config import load_params
-from flows.errors import PipelineInputError
-from flows.schemas import SNIPPETS, write_table
+from flows.lib.config import load_params
+from flows.lib.errors import PipelineInputError
+from flows.lib.schemas import SNIPPETS, write_table
 from models.runtime import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)

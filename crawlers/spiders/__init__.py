@@ -10,7 +10,7 @@ import scrapy
 
 from crawlers.pages import page_text
 from crawlers.resume import done_units, end_job, job_dir, parts_dir, start_job
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 Parsed = TypeVar("Parsed")
 Work = TypeVar("Work")
@@ -21,7 +21,7 @@ class SiteSpider(scrapy.Spider):
     allowed_domains is always the base URL's host alone, so nothing off it is fetched, even
     through a redirect. Parse failures log one warning and yield nothing."""
 
-    table: str  # the spider's table in flows.schemas.SCHEMAS
+    table: str  # the spider's table in flows.lib.schemas.SCHEMAS
 
     def __init__(self, base_url: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)

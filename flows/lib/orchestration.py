@@ -1,5 +1,8 @@
-"""How a stage becomes a restartable Prefect task: results persisted under PREFECT_HOME,
-keyed on the task's inputs (paths *and* content hashes) and on its stage's source file."""
+"""How a stage's library call becomes a Prefect task with retries.
+
+DVC alone decides what reruns: `task_of` tasks keep no result cache. `stage_task` (persisted
+results keyed on inputs and source) remains only for the Table 2 sweep on Dask and the crawl,
+where a rerun that skips finished units earns its cost."""
 from __future__ import annotations
 
 import importlib
@@ -9,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prefect import task
-from prefect.cache_policies import INPUTS, CachePolicy
+from prefect.cache_policies import INPUTS, NO_CACHE, CachePolicy
 
-from flows.config import file_sha256
-from flows.errors import PipelineInputError
+from flows.lib.config import file_sha256
+from flows.lib.errors import PipelineInputError
 
 
 @dataclass
@@ -35,6 +38,20 @@ class StageSource(CachePolicy):
 def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
     """Bad input fails the same way on every try; retry only what may be transient."""
     return not isinstance(state.data, PipelineInputError)
+
+
+def task_of(fn: Callable, *, retries: int = 1, **options: Any):
+    """`fn` as a Prefect task that retries what may be transient and caches nothing."""
+    return task(
+        fn,
+        name=options.pop("name", fn.__name__),
+        cache_policy=NO_CACHE,
+        persist_result=False,
+        retries=retries,
+        retry_delay_seconds=2,
+        retry_condition_fn=_retry_unless_bad_input,
+        **options,
+    )
 
 
 def stage_task(fn: Callable | None = None, *, retries: int = 1, **options: Any):

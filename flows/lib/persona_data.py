@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 from models.pess import persona_text
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ SYNTHETIC_CONVERSATION = "Best Generated Conversation"
 _SYNTHETIC_TURN = re.compile(r"^[\s*]*user\s*([12])\s*\**\s*:[\s*]*(.*)$", re.IGNORECASE)
 _CONVAI2_LINE = re.compile(r"^(\d+) (.*)$")
 ESCONV_SPLITS = {"train.txt": "train", "valid.txt": "val", "test.txt": "test"}
-ESCONV_SPEAKERS = {"usr": "seeker", "sys": "supporter"}  # the names flows.esconv_examples uses
+ESCONV_SPEAKERS = {"usr": "seeker", "sys": "supporter"}  # the names flows.lib.esconv_examples uses
 
 
 @dataclass(frozen=True)

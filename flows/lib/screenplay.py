@@ -24,7 +24,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 BLOCK_KINDS = ("dialogue", "action", "parenthetical", "heading", "transition")
 LAYOUTS = ("auto", "strict", "blank", "colon", "resplit")

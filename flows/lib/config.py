@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from flows import PROJECT_ROOT
-from flows.errors import PipelineInputError
-from flows.schemas import atomic_path
+from flows.lib.errors import PipelineInputError
+from flows.lib.schemas import atomic_path
 
 PARAMS_FILE = "params.yaml"
 
@@ -71,3 +71,14 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def out_path(params: dict[str, Any], key: str) -> Path:
+    """The path `paths.<key>` of params.yaml: every file a stage writes is named there once."""
+    return Path(param(params, f"paths.{key}", str))
+
+
+def snippets_path(params: dict[str, Any], source: str | None = None) -> Path:
+    """The snippet table of one dialogue source (default: `data.source`)."""
+    source = source or param(params, "data.source", str)
+    return out_path(params, "snippets_dir") / f"snippets_{source}.parquet"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.errors import PipelineInputError
+from flows.lib.errors import PipelineInputError
 
 # One row per line of the CMU trope list: a (character, trope) pair. A character listed
 # under two tropes is two rows with the same freebase_id.

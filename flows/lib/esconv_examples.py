@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from flows.config import data_path, param
-from flows.errors import PipelineInputError
-from flows.persona_data import esconv_records
-from flows.schemas import GEN_PERSONAS, read_table
+from flows.lib.config import data_path, param
+from flows.lib.errors import PipelineInputError
+from flows.lib.persona_data import esconv_records
+from flows.lib.schemas import GEN_PERSONAS, read_table
 
 SEEKER, SUPPORTER = "seeker", "supporter"
 NO_PERSONA = "none"  # the persona source of the variant that sees no persona
@@ -86,8 +86,8 @@ def conversation_from_dialog(conversation_id: str, split: str, dialog: Iterable[
 
 
 def read_conversations(path: str | Path, strategies: Sequence[str]) -> list[Conversation]:
-    """ESConv dialogues (flows.persona_data.esconv_records) with the supporter strategies,
-    which flows.persona_data.read_esconv leaves out."""
+    """ESConv dialogues (flows.lib.persona_data.esconv_records) with the supporter strategies,
+    which flows.lib.persona_data.read_esconv leaves out."""
     conversations = []
     for conversation_id, split, record, where in esconv_records(path):
         try:
