@@ -1,14 +1,10 @@
 # `make run`: set up and run the default DAG. `make test`: set up and run the tests.
+# The offline, no-telemetry environment is pinned in one place, flows/__init__.py: every
+# process below imports it first (`personas repro` starts DVC and its stages as children).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export DO_NOT_TRACK := 1
-export DVC_NO_ANALYTICS := 1
-export PREFECT_HOME := $(abspath .prefect)
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: run test install clean
 
@@ -24,8 +20,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# One Prefect server for every stage of the run, stopped at the end (also on failure or Ctrl-C).
 run: install
-	dvc repro
+	$(BIN)/personas repro
 
 test: install
 	$(BIN)/python -m pytest

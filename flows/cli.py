@@ -11,6 +11,7 @@ from flows.lib.errors import PipelineInputError
 
 # name -> (module holding add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "repro": ("flows.repro", "`dvc repro` with one Prefect server for every stage (make run)"),
     "train": ("flows.train", "train one AMN variant (default: params amn.variant) and score it on the test split"),
     "serve": ("flows.serve", "register the weekly re-crawl and on-demand training deployments and run them"),
     "crawl": ("flows.crawl", "crawl TVTropes, IMDb quotes and IMSDb scripts into crawls/ (needs the internet; resumable)"),

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import yaml
 from packaging.requirements import Requirement
 
-from flows import PROJECT_ROOT
+from flows import OFFLINE_ENV, PROJECT_ROOT
 from flows.lib.config import load_params, param
 from flows.lib.errors import PipelineInputError
 
@@ -22,14 +22,6 @@ OK, WARN, FAIL = "ok", "warn", "FAIL"
 SENTENCE_MODEL_FILES = ("config.json", "modules.json", "tokenizer.json", "model.safetensors")
 GLOVE_VECTORS, GLOVE_INDEX = "glove_6B_50d_emb.npy", "glove_6B_index.parquet"
 DATA_ROOT_REFERENCE = "${data.root}"
-# value each variable must have so that nothing reaches for the network
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "DO_NOT_TRACK": "1",
-    "DVC_NO_ANALYTICS": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-}
 
 
 @dataclass(frozen=True)

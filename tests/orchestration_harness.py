@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -19,14 +16,9 @@ import pytest
 import yaml
 
 from flows import PROJECT_ROOT
+from flows.lib.prefect_server import running_server, stop_group
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def tail(log: Path | None) -> str:
@@ -47,19 +39,6 @@ def wait_until(condition, timeout: float, what: str, process: subprocess.Popen |
     raise AssertionError(f"{what}: not within {timeout} s; log:\n{tail(log)}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    """End the whole process group (server workers, flow runs, DVC stages) in bounded time."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # stragglers that outlived their leader
-
-
 @contextmanager
 def started(command: list, env: dict[str, str], log: Path, cwd: Path):
     """Start `command` as the leader of a new process group, output to `log`; stop it on exit."""
@@ -68,7 +47,7 @@ def started(command: list, env: dict[str, str], log: Path, cwd: Path):
     try:
         yield process
     finally:
-        stop(process)
+        stop_group(process)
 
 
 def prefect_env(home: Path, **extra: str) -> dict[str, str]:
@@ -90,12 +69,8 @@ def prefect_env(home: Path, **extra: str) -> dict[str, str]:
 def running_prefect_server(folder: Path):
     """A real `prefect server start` on a free port, its home and log in `folder`;
     yields (API URL, PREFECT_HOME)."""
-    port = free_port()
-    home, log = folder / "prefect-home", folder / "server.log"
-    command = [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with started(command, prefect_env(home), log, folder) as server:
-        api = f"http://127.0.0.1:{port}/api"
-        wait_until(lambda: urllib.request.urlopen(f"{api}/health", timeout=2).status == 200, 90, "prefect server health", server, log)
+    home = folder / "prefect-home"
+    with running_server(folder / "server.log", prefect_env(home)) as api:
         yield api, home
 
 
