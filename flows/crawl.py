@@ -10,25 +10,27 @@ on disk, replaying already fetched pages from the HTTP cache (crawlers/resume.py
     personas crawl --spider imsdb --arg "movies=Alien;The Departed"
     personas crawl --fresh                  # forget finished units (the HTTP cache stays)
 
-The subprocess finds its settings through SCRAPY_SETTINGS_MODULE=crawlers.settings (no
-scrapy.cfg), which reads params.yaml `crawl:` from the working directory or $PERSONAS_PARAMS.
-The same works by hand: `SCRAPY_SETTINGS_MODULE=crawlers.settings scrapy crawl tvtropes`.
+The subprocess gets its fixed settings through SCRAPY_SETTINGS_MODULE=crawlers.settings (no
+scrapy.cfg) and the tunable ones, from params.yaml `crawl:` and `data:`, as `-s NAME=value`
+(`scrapy_settings`).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from crawlers.resume import job_dir, merge_parts, parts_dir
-from flows.lib.config import file_sha256, load_params, param
+from flows.lib.config import data_path, file_sha256, load_params, param
 from flows.lib.errors import PipelineInputError
 
 # spider -> (its table in flows.lib.schemas.SCHEMAS, the param naming its output file)
@@ -40,8 +42,33 @@ SPIDERS = {
 SETTINGS_MODULE = "crawlers.settings"
 
 
-def scrapy_command(spider: str, spider_args: dict[str, str]) -> list[str]:
+def scrapy_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The Scrapy settings that params.yaml decides (crawlers/settings.py holds the fixed ones)."""
+    work_dir = Path(param(params, "crawl.work_dir", str)).resolve()
+    delay = float(param(params, "crawl.download_delay", (int, float)))
+    return {
+        "USER_AGENT": param(params, "crawl.user_agent", str),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": param(params, "crawl.concurrent_requests_per_domain", int),
+        "DOWNLOAD_DELAY": delay,
+        "DOWNLOAD_TIMEOUT": param(params, "crawl.timeout_s", int),
+        "AUTOTHROTTLE_ENABLED": param(params, "crawl.autothrottle", bool),
+        "AUTOTHROTTLE_START_DELAY": max(delay, 1.0),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(param(params, "crawl.autothrottle_target_concurrency", (int, float))),
+        "RETRY_TIMES": param(params, "crawl.retry_times", int),
+        "HTTPCACHE_DIR": str(work_dir / "httpcache"),
+        "HTTPCACHE_IGNORE_MISSING": param(params, "crawl.offline", bool),  # offline: cache hits only
+        "CRAWL_WORK_DIR": str(work_dir),
+        "CRAWL_BATCH_SIZE": param(params, "crawl.batch_size", int),
+        "CRAWL_BASE_URLS": param(params, "crawl.base_urls", dict),
+        "CRAWL_DATA_ROOT": str(data_path(params)),
+        "CRAWL_OUTPUTS": {spider: str(Path(param(params, output, str)).resolve()) for spider, (_, output) in SPIDERS.items()},
+    }
+
+
+def scrapy_command(spider: str, spider_args: dict[str, str], settings: dict[str, Any]) -> list[str]:
     command = [sys.executable, "-m", "scrapy", "crawl", spider]
+    for name, value in settings.items():  # dicts as JSON, which Settings.getdict reads back
+        command += ["-s", f"{name}={json.dumps(value) if isinstance(value, dict) else int(value) if isinstance(value, bool) else value}"]
     for name, value in spider_args.items():
         command += ["-a", f"{name}={value}"]
     return command
@@ -54,7 +81,7 @@ def run_spider(spider: str, spider_args: dict[str, str] | None = None, log_file:
     table, output_param = SPIDERS[spider]
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": SETTINGS_MODULE}
     with open(log_file, "w") if log_file else nullcontext() as log:  # no file: the terminal
-        done = subprocess.run(scrapy_command(spider, spider_args or {}), env=env, stdout=log,
+        done = subprocess.run(scrapy_command(spider, spider_args or {}, scrapy_settings(params)), env=env, stdout=log,
                               stderr=subprocess.STDOUT if log else None)
     if done.returncode != 0:
         where = f"; log: {log_file}" if log_file else ""

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawlers.resume import CLEAN_EXIT, done_units, merge_parts, part_files, start_job, write_part
-from flows.crawl import SETTINGS_MODULE, scrapy_command
+from flows.crawl import SETTINGS_MODULE, scrapy_command, scrapy_settings
+from flows.lib.config import load_params
 from flows.lib.schemas import SCREENPLAY_PAGES, TROPE_PAGES, read_table
 from loopback_site import LoopbackSite, Page, crawl_params
 
@@ -56,9 +57,9 @@ def test_crawl_killed_midway_and_rerun_yields_every_item_exactly_once(tmp_path, 
     }
     parts = tmp_path / "crawls" / "parts" / "imsdb"
     with LoopbackSite(pages, delay=0.1) as site:
-        env = {**os.environ, "SCRAPY_SETTINGS_MODULE": SETTINGS_MODULE,
-               "PERSONAS_PARAMS": str(crawl_params(tmp_path, shared_data, site.url, batch_size=2))}
-        command = scrapy_command("imsdb", {"movies": ";".join(movies)})
+        env = {**os.environ, "SCRAPY_SETTINGS_MODULE": SETTINGS_MODULE}
+        settings = scrapy_settings(load_params(crawl_params(tmp_path, shared_data, site.url, batch_size=2)))
+        command = scrapy_command("imsdb", {"movies": ";".join(movies)}, settings)
         first = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while len(part_files(parts)) < 2 and first.poll() is None and time.monotonic() < deadline:

@@ -9,12 +9,14 @@ from crawlers.resume import parts_dir, write_part
 from crawlers.spiders.imdb_quotes import ImdbQuotesSpider
 from crawlers.spiders.imsdb import ImsdbSpider
 from crawlers.spiders.tvtropes import TvTropesSpider
+from flows.crawl import scrapy_settings
+from flows.lib.config import load_params
 
 
 def start_urls(spider_class, tmp_path, shared_data) -> list[str]:
     settings = Settings()
     settings.setmodule("crawlers.settings")
-    settings.update({"CRAWL_WORK_DIR": str(tmp_path), "CRAWL_DATA_ROOT": str(shared_data)})
+    settings.update({**scrapy_settings(load_params()), "CRAWL_WORK_DIR": str(tmp_path), "CRAWL_DATA_ROOT": str(shared_data)})
     spider = spider_class.from_crawler(Crawler(spider_class, settings))
     assert spider.allowed_domains == [spider.base_url.split("://")[1]]
 

@@ -30,6 +30,8 @@ class SiteSpider(scrapy.Spider):
     @classmethod
     def update_settings(cls, settings) -> None:
         super().update_settings(settings)
+        if not settings.get("CRAWL_WORK_DIR"):
+            raise PipelineInputError("CRAWL_WORK_DIR is not set: run spiders with `personas crawl`, which passes params.yaml crawl: as -s settings")
         # A job directory per spider, unless the command line names one.
         settings.set("JOBDIR", str(job_dir(settings["CRAWL_WORK_DIR"], cls.name)), priority="spider")
 
