@@ -1,9 +1,12 @@
 """TVTropes pages -> trope description and Laconic one-liner.
 
-Description: the text of `div#main-article` up to the first example folder, `<hr>` or `<h2>`
-(TVTropes puts "Examples:" behind one of those), without the page image and its caption, the
-page quote (`div.indent`), footnotes and ads; paragraphs and list items become lines joined by
-"\\n", like the bundled trope_descriptions.jsonl.
+Description: the text of `div#main-article` up to the examples: the `<hr>` just before the
+examples heading ("Examples:", "Example subpages:", "Subtropes:", a work page's "X provides
+examples of:") or the first example folder, whichever comes first; with neither on the page, the
+first `<hr>`. Left out: headings (a page may open with an `<h2>` notice such as "X redirects
+here." before the image), the page image and its caption, the page quote (`div.indent`), hidden
+footnotes, comments and ads. Paragraphs and list items (bulleted lists between paragraphs
+included) become lines joined by "\\n", like the bundled trope_descriptions.jsonl.
 
 Laconic: taken from the trope's own `Laconic/<Title>` page, and only when the main page links
 to it as an existing subpage (a `subpage-link` without `?action=edit`). Pages without one get
@@ -11,6 +14,7 @@ an empty laconic and cost no second request; guessing the URL would fetch many 4
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -21,7 +25,14 @@ from flows.lib.errors import PipelineInputError
 
 _LEFT_OUT = ("quoteright", "quoteleft", "acaptionright", "acaptionleft", "indent", "notelabel",
              "inlinefolder", "proper-ad-unit", "square_ad", "ad")
-_EXAMPLES_START = ("folderlabel", "folder")
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_FOLDERS = ("folderlabel", "folder")
+# A notice heading is a sentence ("X redirects here."); an examples heading is a label.
+_EXAMPLES_HEADING = re.compile(
+    r"^(?:(?:other|more|further)\s+)?(?:examples?|example\s+subpages|sub-?tropes)\s*:?$"  # trope pages
+    r"|\b(?:examples|tropes)\b.*:$",  # work pages: "X provides examples of:", "X uses the following tropes:"
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -31,18 +42,42 @@ class TropeArticle:
 
 
 def _left_out(element: lxml.html.HtmlElement) -> bool:
-    return has_class(element, *_LEFT_OUT) or element.get("isnote") == "true"
+    return element.tag in _HEADINGS or has_class(element, *_LEFT_OUT) or element.get("isnote") == "true"
 
 
 def _examples_start(element: lxml.html.HtmlElement) -> bool:
-    return element.tag in ("hr", "h2") or has_class(element, *_EXAMPLES_START)
+    if has_class(element, *_FOLDERS):
+        return True
+    return element.tag in _HEADINGS and bool(_EXAMPLES_HEADING.search(" ".join(element.text_content().split())))
+
+
+def _description_end(article: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    """The element where the description stops: the `<hr>` before the examples when one leads
+    to them, else the examples' first heading or folder; None when the article has no examples."""
+    last_rule = None
+    for element in article.iter():
+        if not isinstance(element.tag, str) or (_left_out(element) and not _examples_start(element)):
+            continue  # notices and other headings, ads: neither examples nor a rule before them
+        if element.tag == "hr":
+            last_rule = element
+        elif _examples_start(element):
+            return last_rule if last_rule is not None and _article_text(article, last_rule) else element
+    return None
+
+
+def _article_text(article: lxml.html.HtmlElement, end: lxml.html.HtmlElement | None) -> list[str]:
+    return block_lines(article, skip=_left_out, stop=lambda element: element is end)
 
 
 def _article_lines(root: lxml.html.HtmlElement, url: str) -> list[str]:
     articles = root.xpath('//div[@id="main-article"]')
     if not articles:
         raise PipelineInputError(f"{url}: no div#main-article (not a TVTropes article page)")
-    lines = block_lines(articles[0], skip=_left_out, stop=_examples_start)
+    article = articles[0]
+    end = _description_end(article)
+    if end is None:  # no examples heading or folder: the first rule after the text ends it
+        end = next((rule for rule in article.iter("hr") if _article_text(article, rule)), None)
+    lines = _article_text(article, end)
     if not lines:
         raise PipelineInputError(f"{url}: main article has no text before the examples")
     return lines

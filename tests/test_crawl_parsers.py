@@ -1,8 +1,12 @@
 """The page parsers alone: real TVTropes pages and IMDb search snapshot (shared data), hand-built
 IMDb quote pages (tests/fixtures/imdb, see tests/fixtures/README.md), and malformed pages."""
+import html as html_text
 import json
+import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from crawlers.imdb import (TitleHit, choose_title, parse_next_data_quotes, parse_quote_text, parse_quotes_page,
@@ -61,6 +65,75 @@ def test_cp1252_references_in_an_iso_8859_1_page_become_punctuation(shared_data)
 def test_laconic_page():
     assert parse_laconic_page(fixture("tvtropes", "Laconic_NotWearingTights.html"), "laconic") == \
         "Superheroes in all but name and costume."
+
+
+QUIET_COMPETENCE = [
+    "A character who never boasts and rarely speaks, yet is the one everybody calls when something has to work.",
+    "Typical signs include:",
+    "Finishing the task before anyone notices it was started.",
+    "Answering praise with a shrug.",
+    "Compare the louder Badass Boast.",
+]
+ARTICLE_OPENING = re.compile(r'<div id="main-article"[^>]*>')
+
+
+def with_notice(page: str, notice: str) -> str:
+    """The page with `notice` (markup) as the first thing of its main article."""
+    return ARTICLE_OPENING.sub(lambda opening: opening.group(0) + notice, page, count=1)
+
+
+def test_description_after_a_leading_heading_notice_keeps_list_drops_footnote():
+    # tests/fixtures/layouts/Main_RedirectNotice.html: an <h2> redirect notice and comments
+    # before the image, the page quote and the prose; a bulleted list between paragraphs, a
+    # hidden footnote, then <hr>, an ad, "Examples:" and the folders.
+    article = parse_trope_page(fixture("layouts", "Main_RedirectNotice.html"), MAIN + "QuietCompetence")
+    assert article.description.split("\n") == QUIET_COMPETENCE
+    assert article.laconic_url == "https://tvtropes.org/pmwiki/pmwiki.php/Laconic/QuietCompetence"
+
+
+@pytest.mark.parametrize("heading", ["Examples:", "Example subpages:", "Subtropes:", "Other examples:", "Examples"])
+@pytest.mark.parametrize("rule", ["<hr>", ""])
+@pytest.mark.parametrize("folders", [True, False])
+def test_description_ends_at_the_examples_heading_or_the_rule_before_it(heading, rule, folders):
+    page = fixture("layouts", "Main_RedirectNotice.html").replace("<h2>Examples:</h2>", f"<h2>{heading}</h2>")
+    page = page.replace('</p><hr><div class="proper-ad-unit', f'</p>{rule}<div class="proper-ad-unit')
+    if not folders:  # examples as a plain list
+        page = re.sub(r'<p></p><div class="folderlabel".*?</div>', "", page, flags=re.S)
+    assert parse_trope_page(page, MAIN).description.split("\n") == QUIET_COMPETENCE
+
+
+def test_text_between_a_rule_and_the_examples_heading_is_not_description():
+    page = fixture("layouts", "Main_RedirectNotice.html").replace(
+        "<h2>Examples:</h2>", "<p>Sorted by medium.</p><h2>Examples:</h2>")
+    assert parse_trope_page(page, MAIN).description.split("\n") == QUIET_COMPETENCE
+
+
+NOTICE_WORDS = st.text(st.characters(whitelist_categories=("L", "N", "P", "Zs")), min_size=1, max_size=30)
+
+
+@st.composite
+def notices(draw) -> str:
+    """Markup a trope page may open its article with: an <h2> notice, comments, a rule."""
+    title = html_text.escape(draw(NOTICE_WORDS))
+    sentence = draw(st.sampled_from([
+        f"\"{title}\" redirects here.",
+        f"{title} redirects here. For the other meaning, see {html_text.escape(draw(NOTICE_WORDS))}.",
+        f"Not to be confused with {title}.",
+    ]))
+    comments = "".join(f"<!-- {html_text.escape(draw(NOTICE_WORDS)).replace('-', ' ')} -->\n"
+                       for _ in range(draw(st.integers(0, 2))))
+    return f"<h2>{sentence}</h2>\n{comments}" + draw(st.sampled_from(["", "<hr>"]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notice=notices(), name=st.sampled_from(["Main_NotWearingTights", "Literature_AkataWitch",
+                                               "Literature_AhrimanTrilogy", "fixture"]))
+def test_a_leading_heading_notice_does_not_change_the_description(shared_data, notice, name):
+    if name == "fixture":  # the hand-built page, its own notice taken out
+        page = re.sub(r"<h2>[^<]*redirects here\.</h2>", "", fixture("layouts", "Main_RedirectNotice.html"))
+    else:
+        page = tvtropes_page(shared_data, name)
+    assert parse_trope_page(with_notice(page, notice), MAIN).description == parse_trope_page(page, MAIN).description
 
 
 # --- IMDb -----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The screenplay parser on real IMSDb scripts, character matching on real CMU rows, and a
-fuzz test: no input may raise anything but PipelineInputError.
+"""The screenplay parser on real IMSDb scripts, on hand-built scripts in the layouts of issue 18
+(tests/fixtures/layouts, see its README), character matching on real CMU rows, and a fuzz test:
+no input may raise anything but PipelineInputError.
 
 The per-scene counts below were checked by reading each scene's raw text in
 shared/data/imsdb_scripts/scripts (scene located by script file and heading)."""
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import FIXTURES
 from flows.lib.errors import PipelineInputError
 from flows.lib.screenplay import (
     BLOCK_KINDS,
@@ -124,6 +126,130 @@ def test_html_leftovers_and_encoding_are_cleaned():
     assert blocks[2].kind == "action" and blocks[2].text == "Lopez sips his coffee."
 
 
+def blocks(scenes) -> list[tuple[str, str, str]]:
+    return [(block.kind, block.speaker, block.text) for scene in scenes for block in scene.blocks]
+
+
+def layout_fixture(name: str) -> str:
+    return FIXTURES.joinpath("layouts", name).read_text(encoding="utf-8")
+
+
+def test_colon_layout_with_brackets_between_name_and_colon():
+    # "MARGE [grinning - she tosses him the keys]: ..." : the bracket is a parenthetical of MARGE;
+    # "[V.O.]" and "(O.S.)" are cue extensions, dropped; the speech continues on the next line.
+    assert blocks(parse_screenplay(layout_fixture("colon_brackets.txt"), "colon")) == [
+        ("heading", "", "INT. GARAGE - NIGHT"),
+        ("action", "", "Marge stands by the car. Homer fumbles with his jacket."),
+        ("parenthetical", "MARGE", "[grinning - she tosses him the keys]"),
+        ("dialogue", "MARGE", "Drive safe. And call me when you get there."),
+        ("dialogue", "HOMER", "I always call."),
+        ("dialogue", "MARGE", "You never call."),
+        ("dialogue", "HOMER", "That was one time!"),
+        ("parenthetical", "MARGE", "[to herself]"),
+        ("parenthetical", "MARGE", "[sighs]"),
+        ("dialogue", "MARGE", "One time."),
+        ("action", "", "Homer backs the car out. The garage door rattles down."),
+        ("parenthetical", "HOMER", "[calling back]"),
+        ("dialogue", "HOMER", "Love you!"),
+    ]
+
+
+def test_flush_left_script_without_blank_lines():
+    # No blank line anywhere: a speech's first line starts with one space, its continuation is
+    # flush-left, and the lines of action paragraphs end in a space. Also a cue with "(V.O.)"
+    # right under a speech, "(Quietly) We should go." and "HOBBS Hey!" (cue and speech on one line).
+    scenes = parse_screenplay(layout_fixture("flush_no_blanks.txt"))  # the layout guess: strict
+    assert blocks(scenes) == [
+        ("transition", "", "FADE IN:"),
+        ("heading", "", "EXT. HARBOUR ROAD - NIGHT"),
+        ("action", "", "Rain hammers the windshield of an old pickup. HOBBS, 50s, grips the wheel with both hands."),
+        ("dialogue", "HOBBS", "We should have turned back at the bridge. The water is already over the road."),
+        ("action", "", "Beside him, DELIA checks a paper map by the light of her phone."),
+        ("parenthetical", "DELIA", "(quietly)"),
+        ("dialogue", "DELIA", "It's two more miles. We can make it."),
+        ("dialogue", "HOBBS", "That's what you said last time."),
+        ("action", "", "The truck lurches through a pothole."),
+        ("dialogue", "HOBBS", "Hey!"),
+        ("parenthetical", "DELIA", "(Quietly)"),
+        ("dialogue", "DELIA", "We should go. Before the tide turns."),
+        ("dialogue", "HOBBS", "Watch the mirror."),
+        ("action", "", "Headlights swing in behind them."),
+        ("heading", "", "INT. PICKUP - CONTINUOUS"),
+        ("dialogue", "DELIA", "Who is that?"),
+        ("parenthetical", "HOBBS", "(grim)"),
+        ("dialogue", "HOBBS", "Nobody good."),
+        ("action", "", "He kills the lights."),
+    ]
+
+
+def test_flush_left_speech_whose_wrapped_lines_end_in_a_space():
+    # The other marking: every wrapped line, speech or action, ends in a space; a paragraph's
+    # last line does not.
+    text = ("EXT. DOCK - DAY\nHOBBS\n We should have turned back at the \nbridge. The water is over the \n"
+            "road.\nDelia folds the map and puts it \naway.\nDELIA\n Two more miles.\n")
+    assert blocks(parse_screenplay(text, "strict"))[1:] == [
+        ("dialogue", "HOBBS", "We should have turned back at the bridge. The water is over the road."),
+        ("action", "", "Delia folds the map and puts it away."),
+        ("dialogue", "DELIA", "Two more miles."),
+    ]
+
+
+def test_trailing_spaces_do_not_end_speeches_in_scripts_with_blank_lines():
+    # Clueless.txt, "SCENE II - CHER'S CLASSROOM" shape: a flush-left speech whose wrapped lines
+    # end in a space at random; blank lines separate the blocks, so they alone end the speech.
+    text = "CHER\n\n\nMR. Hall? The buzz on Christian is that his parents\nhave joint \ncustody, so he'll be here.\n\n"
+    assert blocks(parse_screenplay(text, "blank")) == [
+        ("dialogue", "CHER", "MR. Hall? The buzz on Christian is that his parents have joint custody, so he'll be here."),
+    ]
+
+
+def test_speech_after_an_inline_parenthetical_is_kept():
+    text = (
+        "                    DELIA\n"
+        "          (Quietly) We should go.\n"
+        "          The tide is turning.\n"
+        "                    HOBBS\n"
+        "               (beat)\n"
+        "          Fine.\n"
+        "               (to Delia) (not moving) In a minute.\n"
+        "                    DELIA\n"
+        "               (sighs)                    (X\n"
+        "          Now.\n"
+    )
+    assert blocks(parse_screenplay(text, "strict")) == [
+        ("parenthetical", "DELIA", "(Quietly)"),
+        ("dialogue", "DELIA", "We should go. The tide is turning."),
+        ("parenthetical", "HOBBS", "(beat)"),
+        ("parenthetical", "HOBBS", "(to Delia)"),
+        ("parenthetical", "HOBBS", "(not moving)"),
+        ("dialogue", "HOBBS", "Fine. In a minute."),
+        ("parenthetical", "DELIA", "(sighs) (X"),  # a revision mark in the margin says nothing
+        ("dialogue", "DELIA", "Now."),
+    ]
+
+
+def test_cue_and_speech_on_one_line_only_for_a_speaker_with_cues_of_their_own():
+    text = (
+        "               HOBBS\n          Get in.\n\n"
+        "HOBBS Hey!\n\n"  # at the action margin, where this script's HOBBS cue is not
+        "               HOBBS Hey!\n\n"
+        "               HOBBS (quietly) I know.\n\n"
+        "               HOBBS runs to the door.\n\n"
+        "               HOBBS, 50s, waits.\n\n"
+        "               MARGE Hey!\n"  # MARGE is no cue of this script
+    )
+    assert blocks(parse_screenplay(text, "strict")) == [
+        ("dialogue", "HOBBS", "Get in."),
+        ("action", "", "HOBBS Hey!"),
+        ("dialogue", "HOBBS", "Hey!"),
+        ("parenthetical", "HOBBS", "(quietly)"),
+        ("dialogue", "HOBBS", "I know."),
+        ("action", "", "HOBBS runs to the door."),
+        ("action", "", "HOBBS, 50s, waits."),
+        ("action", "", "MARGE Hey!"),
+    ]
+
+
 @pytest.mark.parametrize(
     "cue, expected",
     [("DR. LECTER (V.O.)", "DR LECTER"), ("JAKE (CONT'D)", "JAKE"), ("CHER V.O.", "CHER"),
@@ -211,6 +337,7 @@ FRAGMENTS = [
     "CONTINUED:", "23.", "- 4 -", "Page 7", "*", "<b>", "</b>", "<pre>", "&amp;", "&nbsp;", "&#39;", "&#x",
     "&", "<", ">", "\u00c3\u00b1", "\u00c3", "\x81", "\u00e2\u20ac\u2122", "\x00", "\x0c", "\t", "\r", "\r\n",
     "\n", "\n\n", "\n\n\n", " ", "      ", " " * 30, "É", "ß", "\u200b", "NAME: text", "   (", "ANGLE ON",
+    "MARGE [grinning]: ", "[V.O.]", " \n", "\n ", "JOHN Hey! ", "(Quietly) Go.", "(beat) )",
 ]
 
 

@@ -8,11 +8,16 @@ camera direction, followed directly by a line with lower-case letters or startin
 Layouts (movie_script_map.tsv's parse_mode; "auto" guesses them):
   strict  the rule above;
   blank   up to two blank lines may separate a cue from its dialogue;
-  colon   "NAME: text" lines (Star Wars I and III);
+  colon   "NAME: text" lines (Star Wars I and III), also "NAME [direction]: text" and
+          "NAME [V.O.]: text" (the bracket is a parenthetical, or a cue extension dropped);
   resplit a script flattened onto a few huge lines is first split at runs of 6+ spaces, the
           run kept as the indentation of the piece (Training Day), then parsed as strict.
 Dialogue ends at a blank line, a heading, a transition, or a line indented clearly less than
-the dialogue (scripts with no blank line between speech and action).
+the dialogue (scripts with no blank line between speech and action). A speech that starts at
+the left edge (flush-left scripts with no blank lines) is told from the action after it by
+trailing spaces instead: see `_ends_flush_speech`. A line opening with "(quietly)" is a
+parenthetical and the words after it are speech; "HOBBS Hey!" is a cue and its speech on one
+line when HOBBS is a cue elsewhere in the script.
 
 `match_character(character, cue_counts, aliases)` finds the cues a CMU character speaks under.
 """
@@ -33,6 +38,9 @@ MAX_CUE_LENGTH = 40
 MAX_BLANKS_BEFORE_DIALOGUE = 2  # blank layout
 MAX_PARENTHETICAL_LINES = 6  # an unclosed "(" stops swallowing lines after this many
 DEDENT_ENDS_DIALOGUE = 3  # a line this much left of the dialogue margin is action again
+FLUSH_LEFT = 3  # a speech starting this close to the left edge cannot be told from action by indentation
+MAX_INLINE_CUE_WORDS = 5  # "DR. JOHN SMITH (O.S.) Hey!"
+BLANKLESS_SHARE = 0.02  # at most this many blank lines per line of text: a script "with no blank lines"
 RESPLIT_MIN_LINE = 1000  # only lines this long are split at wide gaps
 RESPLIT_GAP = re.compile(r"(?<=\S)( {6,})")
 
@@ -99,10 +107,11 @@ _EXTENSION = r"V\.?\s?O\.?|O\.?\s?S\.?|O\.?\s?C\.?|CONT'?D\.?|CONT\.?|CONTINUED|
 # V.O., O.S., CONT'D ... left after a cue when the script wrote them without brackets
 _CUE_EXTENSION = re.compile(rf"(?:\s+(?:{_EXTENSION}|OVER))+$")
 # Cue extensions inside brackets are not stage directions; dropped from colon-layout text.
-_EXTENSION_PAREN = re.compile(rf"^\(\s*(?:{_EXTENSION}|OFF|OS|VO)\s*\)$", re.IGNORECASE)
+_EXTENSION_PAREN = re.compile(rf"^[(\[]\s*(?:{_EXTENSION}|OFF|OS|VO)\s*[)\]]$", re.IGNORECASE)
 _ABBREVIATION_END = re.compile(r"\b(?:JR|SR|DR|MR|MRS|ST)\.$")
-_LEADING_PAREN = re.compile(r"\s*(\([^()]*\))\s*")
-_COLON_CUE = re.compile(r"^([^\s:a-z][^:a-z]{0,60}?)\s*:\s*(.*)$")
+_LEADING_PAREN = re.compile(r"\s*(\([^()]*\)|\[[^\[\]]*\])\s*")
+# "NAME : text", "NAME [grinning]: text", "NAME (V.O.) [to Bart]: text"
+_COLON_CUE = re.compile(r"^([^\s:a-z\[\]][^:a-z\[\]]{0,60}?)\s*((?:[(\[][^()\[\]:]*[)\]]\s*)*):\s*(.*)$")
 
 
 def _has_lower(text: str) -> bool:
@@ -128,6 +137,8 @@ def is_transition(content: str) -> bool:
 
 def _cue_name(content: str) -> str:
     """The speaker if `content` can be a character cue, else ''."""
+    if "(" not in content and "[" not in content and _has_lower(content):
+        return ""  # the common case, without the bracket removal below
     bare = _UNCLOSED.sub("", _PARENTHETICAL.sub(" ", content)).strip()
     if content.startswith(("(", "[")) or _has_lower(bare) or len(bare) > MAX_CUE_LENGTH:
         return ""
@@ -163,6 +174,7 @@ def _heading_text(content: str) -> str:
 class _Line:
     indent: int
     content: str  # stripped; "" for a blank line
+    trailing_space: bool = False  # the raw line ended in white space (how some scripts mark wrapped lines)
 
 
 def _repair_utf8(match: re.Match) -> str:
@@ -205,7 +217,7 @@ def _to_lines(text: str, resplit: bool) -> list[_Line]:
         content = expanded.strip()
         if content and (_PAGE_NOISE.match(content) or _RUNNING_HEADER.search(content)):
             continue  # page numbers, (MORE), CONTINUED: do not end a speech or a paragraph
-        lines.append(_Line(len(expanded) - len(expanded.lstrip()), " ".join(content.split())))
+        lines.append(_Line(len(expanded) - len(expanded.lstrip()), " ".join(content.split()), raw[-1:].isspace()))
     return lines
 
 
@@ -273,22 +285,65 @@ class _Builder:
         return self.scenes
 
 
-def _speech(lines: list[_Line], start: int, speaker: str, out: _Builder, max_blanks: int) -> int:
+@dataclass(frozen=True)
+class _Script:
+    """A script's lines and what the cued layouts read from the whole of it."""
+    lines: list[_Line]
+    max_blanks: int  # blank lines allowed between a cue and its speech
+    names: list[str]  # per line, _cue_name of its text
+    cues: dict[str, set[int]]  # speakers of cues on a line of their own -> indentations of those cues
+    cue_indents: frozenset[int]  # all of those indentations
+    blankless: bool  # no blank lines: speeches at the left edge end by trailing spaces (_ends_flush_speech)
+
+
+def _leading_directions(text: str) -> tuple[list[str], str]:
+    """'(quietly) [beat] We go.' -> (['(quietly)', '[beat]'], 'We go.')."""
+    directions = []
+    while match := _LEADING_PAREN.match(text):
+        directions.append(match.group(1))
+        text = text[match.end():]
+    return directions, text.strip()
+
+
+def _ends_flush_speech(last_spoken: _Line, line: _Line, wraps_marked: bool) -> bool:
+    """Whether `line` ends a speech that starts at the left edge in a script with no blank lines.
+    Such scripts mark hard-wrapped lines with a trailing space: when the speech's own first line
+    has one (`wraps_marked`), the speech ends after a line without it; otherwise speech lines
+    have none, and a line with one is the first of an action paragraph."""
+    return not last_spoken.trailing_space if wraps_marked else line.trailing_space
+
+
+def _speech(script: _Script, start: int, speaker: str, out: _Builder, opening: _Line | None = None) -> int:
     """Read the dialogue and parentheticals of one cue from lines[start:]; return the index after.
-    Before the first spoken line, up to `max_blanks` blank lines are skipped (blank layout)."""
+    Before the first spoken line, up to `max_blanks` blank lines are skipped (blank layout).
+    `opening`: the speech's first line when it shares a line with its cue ("HOBBS Hey!")."""
+    lines = script.lines
     spoken: list[str] = []
-    margin = -1  # indentation of the first spoken line
+    margin = -1  # indentation of the first spoken line (not of a parenthetical right of the speech)
+    first_spoken = last_spoken = None
     index = start
-    while index < len(lines):
-        line = lines[index]
+    pending = [opening] if opening else []
+    while pending or index < len(lines):
+        line = pending.pop() if pending else lines[index]
         text = line.content
-        if not text and not spoken and _opens_speech(_next_content(lines, index, max_blanks)):
-            index += 1
-            continue
-        if not text or is_heading(text) or is_transition(text):
-            break
-        if margin >= 0 and line.indent < margin - DEDENT_ENDS_DIALOGUE and not text.startswith(("(", "[")):
-            break
+        if line is not opening:
+            if not text and not spoken and _opens_speech(_next_content(lines, index, script.max_blanks)):
+                index += 1
+                continue
+            if not text or is_heading(text) or is_transition(text):
+                break
+            directed = text.startswith(("(", "["))
+            if margin >= 0 and line.indent < margin - DEDENT_ENDS_DIALOGUE and not directed:
+                break
+            if script.blankless and spoken and not directed and line.indent <= margin <= FLUSH_LEFT and (
+                _ends_flush_speech(last_spoken, line, first_spoken.trailing_space) or _inline_cue(line, script)[0]
+            ):
+                break
+            if spoken and script.names[index] and _opens_speech(_next_content(lines, index + 1, 0)) and (
+                line.indent != margin or _is_bare_name(text)
+            ):
+                break  # a new cue right under the speech
+        said_after_direction = False
         if text.startswith(("(", "[")):
             closing = ")" if text.startswith("(") else "]"
             parts = [text]
@@ -298,18 +353,32 @@ def _speech(lines: list[_Line], start: int, speaker: str, out: _Builder, max_bla
                     break
                 parts.append(following.content)
                 index += 1
-            out.add(Block("parenthetical", " ".join(parts), speaker))
-        elif spoken and _cue_name(text) and _opens_speech(_next_content(lines, index + 1, 0)) and (
-            line.indent > margin or _is_bare_name(text)
-        ):
-            break  # a new cue right under the speech
-        else:
+            directions, text = _leading_directions(" ".join(parts))
+            # unclosed, or nothing said after it ("(beat) )", "(to Manny)   (X)" in the margin)
+            if not directions or text.startswith(("(", "[")) or not any(char.isalnum() for char in text):
+                directions, text = [" ".join(parts)], ""
+            for direction in directions:
+                out.add(Block("parenthetical", direction, speaker))
+            said_after_direction = bool(text)
+        if text:
             spoken.append(text)
-            if margin < 0:
+            first_spoken, last_spoken = first_spoken or line, line
+            # an indented script sets a parenthetical right of the speech; a flush-left one does not
+            if margin < 0 and (not said_after_direction or line.indent <= FLUSH_LEFT):
                 margin = line.indent
-        index += 1
+        if line is not opening:
+            index += 1
     out.add(Block("dialogue", " ".join(spoken), speaker))
     return index
+
+
+def _is_blankless(lines: list[_Line]) -> bool:
+    """Whether the script has (nearly) no blank lines between its first and last text."""
+    filled = [index for index, line in enumerate(lines) if line.content]
+    if not filled:
+        return False
+    blanks = filled[-1] - filled[0] + 1 - len(filled)
+    return blanks <= BLANKLESS_SHARE * len(filled)
 
 
 def _is_bare_name(text: str) -> bool:
@@ -317,8 +386,41 @@ def _is_bare_name(text: str) -> bool:
     return not any(char in text for char in ".!?,-")
 
 
+def _script(lines: list[_Line], max_blanks: int) -> _Script:
+    names = [_cue_name(line.content) if line.content else "" for line in lines]
+    cues: dict[str, set[int]] = {}
+    for index, name in enumerate(names):
+        if name and _opens_speech(_next_content(lines, index + 1, max_blanks)):
+            cues.setdefault(name, set()).add(lines[index].indent)
+    indents = frozenset(indent for speaker_indents in cues.values() for indent in speaker_indents)
+    return _Script(lines, max_blanks, names, cues, indents, _is_blankless(lines))
+
+
+def _inline_cue(line: _Line, script: _Script) -> tuple[str, str]:
+    """'HOBBS Hey!' -> ('HOBBS', 'Hey!'): a cue and its speech on one line, without a colon. Only
+    a speaker known from cues of their own (`script.cues`), at the indentation of one of those, with two
+    letters or more, counts, and the words after any leading "(direction)" must open with a
+    capitalized word ("Hey", "I"), so that action such as 'HOBBS runs.', 'HOBBS Smiles.' at the
+    action margin, 'HOBBS, 50s, waits.', 'ERIK HELLER's body' or 'A Christmas tree' stays action."""
+    if line.indent not in script.cue_indents:
+        return "", ""
+    words = line.content.split(" ")
+    found = ("", "")
+    for count in range(1, min(len(words), MAX_INLINE_CUE_WORDS + 1)):
+        head, rest = " ".join(words[:count]), " ".join(words[count:])
+        if _has_lower(head):
+            break
+        name = _cue_name(head)
+        said = _leading_directions(rest)[1].lstrip("\"'¿¡")
+        capitalized = said[:1].isupper() and (said[1:2].islower() or said[1:2] in ("", " ", "'"))
+        if capitalized and line.indent in script.cues.get(name, ()) and sum(char.isalpha() for char in name) >= 2:
+            found = (name, rest)
+    return found
+
+
 def _parse_cued(lines: list[_Line], max_blanks: int) -> list[Scene]:
     out = _Builder()
+    script = _script(lines, max_blanks)
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -335,9 +437,13 @@ def _parse_cued(lines: list[_Line], max_blanks: int) -> list[Scene]:
             out.add_transition(text)
             index += 1
             continue
-        speaker = _cue_name(text)
+        speaker = script.names[index]
         if speaker and _opens_speech(_next_content(lines, index + 1, max_blanks)):
-            index = _speech(lines, index + 1, speaker, out, max_blanks)
+            index = _speech(script, index + 1, speaker, out)
+            continue
+        speaker, said = _inline_cue(line, script)
+        if speaker:
+            index = _speech(script, index + 1, speaker, out, _Line(line.indent, said, line.trailing_space))
             continue
         out.add_action_line(text)
         index += 1
@@ -366,13 +472,15 @@ def _parse_colon(lines: list[_Line]) -> list[Scene]:
 
 
 def _colon_cue(text: str) -> tuple[str, str]:
+    """'MARGE [grinning]: Drive safe.' -> ('MARGE', '[grinning] Drive safe.'): brackets before the
+    colon are read as those after it."""
     match = _COLON_CUE.match(text)
     if not match or len(match.group(1)) > MAX_CUE_LENGTH or is_heading(text) or is_transition(text):
         return "", ""
     speaker = normalize_cue(match.group(1))
     if not speaker or not any(char.isalpha() for char in speaker) or _CAMERA.search(speaker):
         return "", ""
-    return speaker, match.group(2)
+    return speaker, f"{match.group(2).strip()} {match.group(3)}".strip()
 
 
 def _colon_speech(lines: list[_Line], start: int, speaker: str, first: str, out: _Builder) -> int:
@@ -385,15 +493,11 @@ def _colon_speech(lines: list[_Line], start: int, speaker: str, first: str, out:
             break
         parts.append(text)
         index += 1
-    speech = " ".join(part for part in parts if part)
-    while True:  # leading "(...)" are directions, or cue extensions to drop
-        match = _LEADING_PAREN.match(speech)
-        if not match:
-            break
-        if not _EXTENSION_PAREN.match(match.group(1)):
-            out.add(Block("parenthetical", match.group(1), speaker))
-        speech = speech[match.end():]
-    out.add(Block("dialogue", speech.strip(), speaker))
+    directions, speech = _leading_directions(" ".join(part for part in parts if part))
+    for direction in directions:  # stage directions, or cue extensions to drop
+        if not _EXTENSION_PAREN.match(direction):
+            out.add(Block("parenthetical", direction, speaker))
+    out.add(Block("dialogue", speech, speaker))
     return index
 
 
