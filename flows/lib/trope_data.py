@@ -16,10 +16,9 @@ import torch
 from flows.lib.config import file_sha256, out_path, snippets_path
 from flows.lib.errors import PipelineInputError
 from flows.lib.schemas import CHARACTERS, SNIPPETS, TROPES, read_table
+from flows.lib.splits import SPLITS
 from models.amn import STREAMS
 from models.vocab import Vocab
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
