@@ -12,7 +12,8 @@ from typing import Any
 from prefect import flow
 
 from flows.lib.amn_inference import inference_settings, model_path
-from flows.lib.character_clusters import LINKAGES, ClusterSettings, cluster_characters
+from flows.lib.character_clusters import ClusterSettings, cluster_characters
+from flows.lib.character_embeddings import LINKAGES
 from flows.lib.config import PARAMS_FILE, choice, load_params, out_path, param, write_json
 from flows.lib.errors import PipelineInputError
 from flows.lib.orchestration import task_of

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from flows.lib.amn_inference import load_model, model_path, run_model
-from flows.lib.character_narrative import person_tropes, read_narrative
 from flows.lib.config import load_params, out_path, param
 from flows.lib.errors import PipelineInputError
+from flows.lib.narrative_file import person_tropes, read_narrative
 from flows.lib.screenplay import LAYOUTS, cue_counts, match_character, normalize_cue, parse_screenplay
 from flows.lib.screenplay_snippets import cap_evenly, ingest_settings, snippet_windows
 from flows.lib.trope_data import unlabelled_snippets

@@ -13,10 +13,11 @@ from typing import Any
 from prefect import flow
 
 from flows.lib.amn_inference import inference_settings, model_path
-from flows.lib.character_clusters import LINKAGES
-from flows.lib.character_narrative import NarrativeSettings, build_narrative, write_narrative
+from flows.lib.character_embeddings import LINKAGES
+from flows.lib.character_narrative import NarrativeSettings, build_narrative
 from flows.lib.config import PARAMS_FILE, choice, load_params, out_path, param
 from flows.lib.errors import PipelineInputError
+from flows.lib.narrative_file import write_narrative
 from flows.lib.orchestration import task_of
 from flows.lib.trope_data import table_paths
 

@@ -8,11 +8,12 @@ from eval_tiny import KS, tiny_project
 
 from flows.cluster import cluster_settings
 from flows.lib.amn_inference import load_checked_model, run_model
-from flows.lib.character_clusters import (METHODS, PAPER_TABLE3, ClusterSettings, agglomerative, read_embeddings,
-                                          score_methods)
+from flows.lib.character_clusters import METHODS, ClusterSettings, score_methods
+from flows.lib.character_embeddings import agglomerative, read_embeddings
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
 from flows.lib.metrics import purity, purity_eq19
+from flows.lib.paper import PAPER_TABLE3
 from flows.lib.trope_data import encode_snippets, load_trope_data
 
 

@@ -24,7 +24,7 @@ def bundled_records(path):
 
 def test_all_cmu_tropes_get_a_description(sources, tmp_path, caplog):
     clusters, descriptions = sources
-    with caplog.at_level(logging.WARNING, logger="flows.ingest_descriptions"):
+    with caplog.at_level(logging.WARNING, logger="flows.lib.trope_descriptions"):
         counts = ingest_descriptions(clusters, descriptions, tmp_path / "no_crawl.parquet", tmp_path / "tropes.parquet")
     table = pq.read_table(tmp_path / "tropes.parquet").to_pandas()
     cmu_tropes = {line.split("\t")[0] for line in clusters.read_text().splitlines() if line}

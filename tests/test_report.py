@@ -11,8 +11,9 @@ from eval_tiny import KS, VARIANT, tiny_project
 from flows.lib.errors import PipelineInputError
 from flows.lib.config import load_params
 from flows.lib.csv_files import read_csv
-from flows.lib.report_page import (PAPER_TABLE2, ReportInputs, build_report, confusion_view, heat_words, project,
-                                   report_inputs, table2_rows)
+from flows.lib.paper import PAPER_TABLE2
+from flows.lib.report_page import (ReportInputs, build_report, confusion_view, heat_words, project, report_inputs,
+                                   table2_rows)
 from flows.lib.schemas import CHARACTER_PERSONAS, write_table
 from flows.table2 import summarise
 from flows.lib.metrics import classification_metrics

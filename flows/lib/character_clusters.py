@@ -21,23 +21,15 @@ import numpy as np
 import pyarrow as pa
 
 from flows.lib.amn_inference import load_checked_model, run_model
-from flows.lib.errors import PipelineInputError
+from flows.lib.character_embeddings import agglomerative
 from flows.lib.metrics import purity, purity_eq19
-from flows.lib.schemas import CHARACTER_EMBEDDINGS, read_table, write_table
+from flows.lib.paper import PAPER_TABLE3
+from flows.lib.schemas import CHARACTER_EMBEDDINGS, write_table
 from flows.lib.text_features import MeanSentenceEmbedder, character_documents, tfidf_vectorizer
 from flows.lib.trope_data import TropeData, load_trope_data, own_line_texts
 from models.runtime import pick_device
 
-LINKAGES = ("ward", "average", "complete", "single")
 METHODS = ("amn", "tfidf", "minilm", "random")
-# Table 3 of Chu et al. (2018), purity in %: Persona Regression and Dirichlet Persona (Bamman et
-# al. 2014) and the AMN, on the paper's IMDb characters.
-PAPER_TABLE3 = {
-    "PR": {"25": 42.9, "50": 36.5, "100": 30.3},
-    "DP": {"25": 39.63, "50": 31.0, "100": 24.4},
-    "AMN": {"25": 48.4, "50": 48.1, "100": 45.2},
-}
-
 
 @dataclass
 class ClusterSettings:
@@ -47,14 +39,6 @@ class ClusterSettings:
     seed: int = 0
     tfidf_max_features: int = 20000
     embed_batch_size: int = 64
-
-
-def agglomerative(vectors: np.ndarray, k: int, linkage: str) -> np.ndarray:
-    """Cluster ids [n] of the L2-normalised rows (so Euclidean ward follows cosine similarity)."""
-    from sklearn.cluster import AgglomerativeClustering
-    from sklearn.preprocessing import normalize
-
-    return AgglomerativeClustering(n_clusters=k, linkage=linkage).fit_predict(normalize(vectors))
 
 
 def random_clusters(n: int, k: int, seed: int, repeat: int) -> np.ndarray:
@@ -96,16 +80,6 @@ def embed_characters(
         },
         schema=CHARACTER_EMBEDDINGS,
     )
-
-
-def read_embeddings(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(char_ids, n_snippets [n], z [n, d_h], probs [n, n_tropes]) from character_embeddings.parquet."""
-    table = read_table(path, CHARACTER_EMBEDDINGS)
-    if table.num_rows == 0:
-        raise PipelineInputError(f"{path}: no characters")
-    as_matrix = lambda name: np.asarray(table.column(name).to_pylist(), dtype=np.float32)  # noqa: E731
-    return (table.column("char_id").to_pylist(), np.asarray(table.column("n_snippets").to_pylist()),
-            as_matrix("z"), as_matrix("probs"))
 
 
 def cluster_characters(

@@ -12,7 +12,6 @@ of the movie's snippets (the paper: share of its quotes); agglomerative movie cl
 their dominant (gold) tropes; and which tropes share a movie, over distinct people."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
@@ -22,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from flows.lib.amn_inference import load_checked_model, run_model
-from flows.lib.character_clusters import agglomerative, read_embeddings
+from flows.lib.character_embeddings import agglomerative, read_embeddings
 from flows.lib.errors import PipelineInputError
-from flows.lib.schemas import CHARACTERS, SNIPPETS, atomic_path, read_table
+from flows.lib.schemas import CHARACTERS, SNIPPETS, read_table
 from flows.lib.trope_data import load_trope_data
 from models.amn import STREAMS
 from models.runtime import pick_device
@@ -60,14 +59,6 @@ def nearest_neighbours(similarity: np.ndarray, people: list[str], k: int) -> lis
                     break
         result.append(found)
     return result
-
-
-def person_tropes(characters: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """freebase id -> every trope the person is listed under (narrative.json characters)."""
-    tropes: dict[str, list[str]] = {}
-    for character in characters:
-        tropes.setdefault(character["person"], []).append(character["trope"])
-    return tropes
 
 
 def word_weights(lines: list[str], weights: np.ndarray, max_tokens: int) -> list[tuple[str, float]]:
@@ -175,21 +166,3 @@ def build_narrative(
         "movie_clusters": clusters,
         "trope_cooccurrence": trope_cooccurrence(movies, people, [c["trope"] for c in characters]),
     }
-
-
-def write_narrative(payload: dict[str, Any], path: str | Path) -> Path:
-    """Compact JSON, written atomically: the word weights would triple in size indented."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, separators=(",", ":"), sort_keys=True))
-    return path
-
-
-def read_narrative(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise PipelineInputError(f"{path}: file not found; run the narrative stage (python -m flows.narrative)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise PipelineInputError(f"{path}: not valid JSON ({error})") from error

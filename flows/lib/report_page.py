@@ -19,37 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from flows.lib.character_clusters import PAPER_TABLE3, read_embeddings
-from flows.lib.character_narrative import person_tropes
+from flows.lib.character_embeddings import read_embeddings
+from flows.lib.narrative_file import person_tropes
 from flows.lib.config import out_path
 from flows.lib.csv_files import read_csv
 from flows.lib.errors import PipelineInputError
+from flows.lib.paper import PAPER_TABLE2, PAPER_TABLE3
 from flows.lib.schemas import CHARACTER_PERSONAS, atomic_path, read_table
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"  # flows/templates
 PROJECTIONS = ("tsne", "pca")
 METRICS = ("accuracy", "precision", "recall", "f1")
 STREAM_NAMES = {"D": "own lines", "E": "context", "O": "others' lines"}
-# Table 2 of Chu et al. (2018): accuracy, precision, recall, F1 on their IMDb test quotes, keyed by
-# the params.yaml preset that names the same row.
-PAPER_TABLE2 = {
-    "baseline_char": (0.286, 0.538, 0.286, 0.339),
-    "baseline3": (0.287, 0.552, 0.288, 0.349),
-    "attn_char": (0.630, 0.586, 0.628, 0.600),
-    "attn3": (0.630, 0.590, 0.630, 0.603),
-    "attn3_tropetrip": (0.615, 0.566, 0.615, 0.583),
-    "attn3_tropetrip500": (0.644, 0.601, 0.642, 0.615),
-    "attn3_ksmem": (0.678, 0.648, 0.676, 0.657),
-    "attn3_rwmem": (0.635, 0.598, 0.635, 0.611),
-    "attn3_tropetrip_ksmem": (0.663, 0.628, 0.662, 0.639),
-    "attn3_tropetrip500_ksmem": (0.654, 0.618, 0.652, 0.629),
-    "attn3_tropetrip_rwmem": (0.649, 0.602, 0.648, 0.617),
-    "attn3_tropetrip500_rwmem": (0.644, 0.608, 0.644, 0.619),
-    "attn3_tropetrip500_ksmem_ndialog16": (0.740, 0.707, 0.741, 0.718),
-    "attn3_tropetrip500_ksmem_ndialog32": (0.750, 0.750, 0.750, 0.750),
-    "attn3_tropetrip_ksmem_ndialog16": (0.740, 0.722, 0.741, 0.728),
-    "attn3_tropetrip_ksmem_ndialog32": (0.731, 0.712, 0.731, 0.718),
-}
 BASELINES = {"majority": "majority trope", "tfidf_logreg": "TF-IDF + logistic regression",
              "minilm_logreg": "mean MiniLM + logistic regression"}
 PURITY_METHODS = {"amn": "AMN (ours)", "tfidf": "TF-IDF", "minilm": "mean MiniLM", "random": "random"}
