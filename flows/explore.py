@@ -20,7 +20,7 @@ from flows.lib.config import load_params, out_path, param
 from flows.lib.errors import PipelineInputError
 from flows.lib.narrative_file import person_tropes, read_narrative
 from flows.lib.screenplay import LAYOUTS, cue_counts, match_character, normalize_cue, parse_screenplay
-from flows.lib.screenplay_snippets import cap_evenly, ingest_settings, snippet_windows
+from flows.lib.screenplay_snippets import cap_evenly, ingest_settings, snippet_windows, window_streams
 from flows.lib.trope_data import unlabelled_snippets
 from models.runtime import pick_device
 
@@ -93,12 +93,10 @@ def screenplay_snippets(text: str, character: str, window: int, max_snippets: in
         near = closest(normalize_cue(character), list(counts))
         raise PipelineInputError(f"{source}: no cue for character {character!r}"
                                  + (f"; closest cues: {near}" if near else ""))
-    windows = cap_evenly(list(snippet_windows(scenes, cues, window)), max_snippets)
-    lines = {
-        "D": [[b.text for b in blocks if b.kind == "dialogue" and b.speaker in cues] for _, _, blocks in windows],
-        "E": [[b.text for b in blocks if b.kind != "dialogue"] for _, _, blocks in windows],
-        "O": [[b.text for b in blocks if b.kind == "dialogue" and b.speaker not in cues] for _, _, blocks in windows],
-    }
+    snippets = [window_streams(blocks, cues) for _, _, blocks in
+                cap_evenly(list(snippet_windows(scenes, cues, window)), max_snippets)]
+    lines = {"D": [s["D"] for s in snippets], "E": [s["E"] for s in snippets],
+             "O": [[other["text"] for other in s["O"]] for s in snippets]}
     return sorted(cues), lines
 
 
@@ -124,34 +122,33 @@ def classify_screenplay(
 # --- the commands ---------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     command = parser.prog.split()[-1]  # one module serves three subcommands of flows/cli.py
-    params = load_params()
     if command == "classify":
         parser.add_argument("screenplay", type=Path, help="a screenplay as plain text (IMSDb layout)")
         parser.add_argument("--character", required=True, help="the character's name, as the cues write it or in full")
-        parser.add_argument("--model", default=str(model_path(params)), help="trained AMN (default: %(default)s)")
+        parser.add_argument("--model", help="trained AMN (default: model.pt under params paths.amn_dir)")
         parser.add_argument("--layout", default="auto", choices=LAYOUTS, help="screenplay layout (default: guess)")
         parser.add_argument("--top", type=int, default=5, help="tropes to print (default: %(default)s)")
         return
     parser.add_argument("character", help="the character's name as in data/characters.parquet")
     parser.add_argument("--movie", help="the movie, when the name occurs in several")
-    parser.add_argument("--narrative", default=str(out_path(params, "narrative")),
-                        help="stage narrative's output (default: %(default)s)")
+    parser.add_argument("--narrative", help="stage narrative's output (default: params paths.narrative)")
     if command == "explain":
         parser.add_argument("--top", type=int, default=None, help="snippets to print (default: all)")
 
 
 def run(args: argparse.Namespace) -> int:
+    params = load_params()
     if args.command == "classify":
-        params = load_params()
         cutting = ingest_settings(params)
-        result = classify_screenplay(args.screenplay, args.character, args.model, cutting.window,
+        result = classify_screenplay(args.screenplay, args.character, args.model or model_path(params), cutting.window,
                                      cutting.max_snippets, param(params, "inference.device", str), args.layout, args.top)
         print(f"{args.character} in {args.screenplay}: cues {', '.join(result['cues'])}; {result['snippets']} snippets")
         for rank, (trope, prob) in enumerate(result["tropes"], start=1):
             print(f"{rank:3d}. {prob:.3f}  {trope}")
         return 0
-    narrative = read_narrative(args.narrative)
-    entries = find_character(narrative, args.character, args.movie, args.narrative)
+    source = args.narrative or str(out_path(params, "narrative"))
+    narrative = read_narrative(source)
+    entries = find_character(narrative, args.character, args.movie, source)
     lines = neighbour_lines(narrative, entries) if args.command == "neighbours" else explain_lines(entries, args.top)
     print("\n".join(lines))
     return 0

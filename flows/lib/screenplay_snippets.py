@@ -121,6 +121,16 @@ def snippet_windows(scenes: list[Scene], cues: set[str], window: int):
                 yield scene_index, start, chunk
 
 
+def window_streams(blocks: list, cues: set[str]) -> dict[str, list]:
+    """The snippet S of one window: D the character's lines, E action lines and parentheticals,
+    O the other characters' lines with their speakers."""
+    return {
+        "D": [b.text for b in blocks if b.kind == "dialogue" and b.speaker in cues],
+        "E": [b.text for b in blocks if b.kind != "dialogue"],
+        "O": [{"speaker": b.speaker, "text": b.text} for b in blocks if b.kind == "dialogue" and b.speaker not in cues],
+    }
+
+
 def cap_evenly(items: list, limit: int) -> list:
     """At most `limit` items, evenly spread over the script (deterministic)."""
     if len(items) <= limit:
@@ -170,10 +180,7 @@ def ingest_screenplays(
                     "char_id": character["char_id"],
                     "movie": character["movie"],
                     "scene": scene_index,
-                    "D": [b.text for b in blocks if b.kind == "dialogue" and b.speaker in cues],
-                    "E": [b.text for b in blocks if b.kind != "dialogue"],
-                    "O": [{"speaker": b.speaker, "text": b.text} for b in blocks
-                          if b.kind == "dialogue" and b.speaker not in cues],
+                    **window_streams(blocks, cues),
                     "split": label,
                     "source": SOURCE,
                 }
