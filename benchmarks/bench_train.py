@@ -3,7 +3,7 @@
 Each variant runs in a fresh subprocess (so its peak RSS is its own): the model from params.yaml
 (`amn.model` sizes, the variant's switches), batches of `train.batch_size` characters with N_diag
 snippets of random words (stream lengths as in the real snippets: D ~60%, E ~30%, O ~80% of
-`train.max_tokens`), AdamW steps as in flows/train.py. Reports characters/s over the timed
+`train.max_tokens`), AdamW steps as in flows/lib/amn_training.py. Reports characters/s over the timed
 steps and the process's peak RSS. Appends a table to benchmarks/RESULTS.md.
 
     python benchmarks/bench_train.py [--variants a,b] [--steps 20] [--threads 1]
@@ -31,7 +31,7 @@ def measure(variant: str, steps: int, threads: int) -> dict:
     import torch
 
     from flows.lib.config import load_params
-    from flows.train import make_optimizer, train_settings, variant_options
+    from flows.lib.amn_training import make_optimizer, train_settings, variant_options
     from models.amn import AMN, STREAMS, AMNConfig
 
     torch.set_num_threads(threads)

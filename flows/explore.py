@@ -2,40 +2,30 @@
 <screenplay.txt> --character NAME`: a character's nearest characters and its snippets sorted by
 attention (both read data/narrative.json from stage narrative), and the trained AMN run on a
 screenplay, snippets cut exactly as ingest_screenplays cuts them (ingest.window, ingest.max_snippets)
-and all of them read as one example, as stage cluster reads every character.
+and all of them read as one example, as stage cluster reads every character (on params
+`inference.device`).
 
 An unknown name is a one-line error listing the closest names (difflib)."""
 from __future__ import annotations
 
 import argparse
 import difflib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flows.lib.config import load_params, param
+from flows.lib.amn_inference import load_model, model_path, run_model
+from flows.lib.config import load_params, out_path, param
 from flows.lib.errors import PipelineInputError
-from flows.evaluate import MODEL_PATH, run_model
-from flows.ingest_screenplays import cap_evenly, snippet_windows
-from flows.narrative import NARRATIVE_PATH, person_tropes
+from flows.lib.narrative_file import person_tropes, read_narrative
 from flows.lib.screenplay import LAYOUTS, cue_counts, match_character, normalize_cue, parse_screenplay
-from flows.train import TropeData, encode_snippets, load_model
+from flows.lib.screenplay_snippets import cap_evenly, ingest_settings, snippet_windows, window_streams
+from flows.lib.trope_data import unlabelled_snippets
 from models.runtime import pick_device
 
 
 # --- characters of the narrative ------------------------------------------------------------
-def read_narrative(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise PipelineInputError(f"{path}: file not found; run the narrative stage (python -m flows.narrative)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise PipelineInputError(f"{path}: not valid JSON ({error})") from error
-
-
 def closest(name: str, choices: list[str], limit: int = 5) -> str:
     """'a, b, c': the choices nearest to `name`, case aside; '' when none is near."""
     folded = {choice.casefold(): choice for choice in choices}
@@ -103,17 +93,15 @@ def screenplay_snippets(text: str, character: str, window: int, max_snippets: in
         near = closest(normalize_cue(character), list(counts))
         raise PipelineInputError(f"{source}: no cue for character {character!r}"
                                  + (f"; closest cues: {near}" if near else ""))
-    windows = cap_evenly(list(snippet_windows(scenes, cues, window)), max_snippets)
-    lines = {
-        "D": [[b.text for b in blocks if b.kind == "dialogue" and b.speaker in cues] for _, _, blocks in windows],
-        "E": [[b.text for b in blocks if b.kind != "dialogue"] for _, _, blocks in windows],
-        "O": [[b.text for b in blocks if b.kind == "dialogue" and b.speaker not in cues] for _, _, blocks in windows],
-    }
+    snippets = [window_streams(blocks, cues) for _, _, blocks in
+                cap_evenly(list(snippet_windows(scenes, cues, window)), max_snippets)]
+    lines = {"D": [s["D"] for s in snippets], "E": [s["E"] for s in snippets],
+             "O": [[other["text"] for other in s["O"]] for s in snippets]}
     return sorted(cues), lines
 
 
 def classify_screenplay(
-    path: str | Path, character: str, model_path: str | Path, window: int, max_snippets: int, max_tokens: int,
+    path: str | Path, character: str, model_file: str | Path, window: int, max_snippets: int,
     device: str = "cpu", layout: str = "auto", top: int = 5,
 ) -> dict[str, Any]:
     """The trained model's top tropes for `character` of the screenplay at `path`."""
@@ -123,13 +111,12 @@ def classify_screenplay(
     cues, lines = screenplay_snippets(path.read_text(encoding="utf-8", errors="replace"), character, window,
                                       max_snippets, layout, str(path))
     torch_device = pick_device(device)
-    model, vocab, trope_ids = load_model(model_path, torch_device)
+    trained = load_model(model_file, torch_device)
+    snippets = unlabelled_snippets(lines, trained.trope_ids, character)
     count = len(lines["D"])
-    snippets = TropeData(trope_ids=trope_ids, char_ids=[character] * count, splits=np.array(["test"] * count),
-                         labels=np.zeros(count, dtype=np.int64), lines=lines, fingerprint="")
-    probs = run_model(model, encode_snippets(snippets, vocab, max_tokens), [np.arange(count)], 1, torch_device).probs[0]
+    probs = run_model(trained.model, trained.encode(snippets), [np.arange(count)], 1, torch_device).probs[0]
     best = np.argsort(-probs, kind="stable")[:top]
-    return {"cues": cues, "snippets": count, "tropes": [(trope_ids[i], float(probs[i])) for i in best]}
+    return {"cues": cues, "snippets": count, "tropes": [(trained.trope_ids[i], float(probs[i])) for i in best]}
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -138,32 +125,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     if command == "classify":
         parser.add_argument("screenplay", type=Path, help="a screenplay as plain text (IMSDb layout)")
         parser.add_argument("--character", required=True, help="the character's name, as the cues write it or in full")
-        parser.add_argument("--model", default=str(MODEL_PATH), help="trained AMN (default: %(default)s)")
+        parser.add_argument("--model", help="trained AMN (default: model.pt under params paths.amn_dir)")
         parser.add_argument("--layout", default="auto", choices=LAYOUTS, help="screenplay layout (default: guess)")
         parser.add_argument("--top", type=int, default=5, help="tropes to print (default: %(default)s)")
         return
     parser.add_argument("character", help="the character's name as in data/characters.parquet")
     parser.add_argument("--movie", help="the movie, when the name occurs in several")
-    parser.add_argument("--narrative", default=str(NARRATIVE_PATH),
-                        help="stage narrative's output (default: %(default)s)")
+    parser.add_argument("--narrative", help="stage narrative's output (default: params paths.narrative)")
     if command == "explain":
         parser.add_argument("--top", type=int, default=None, help="snippets to print (default: all)")
 
 
 def run(args: argparse.Namespace) -> int:
+    params = load_params()
     if args.command == "classify":
-        params = load_params()
-        result = classify_screenplay(
-            args.screenplay, args.character, args.model, param(params, "ingest.window", int),
-            param(params, "ingest.max_snippets", int), param(params, "train.max_tokens", int),
-            param(params, "evaluate.device", str), args.layout, args.top,
-        )
+        cutting = ingest_settings(params)
+        result = classify_screenplay(args.screenplay, args.character, args.model or model_path(params), cutting.window,
+                                     cutting.max_snippets, param(params, "inference.device", str), args.layout, args.top)
         print(f"{args.character} in {args.screenplay}: cues {', '.join(result['cues'])}; {result['snippets']} snippets")
         for rank, (trope, prob) in enumerate(result["tropes"], start=1):
             print(f"{rank:3d}. {prob:.3f}  {trope}")
         return 0
-    narrative = read_narrative(args.narrative)
-    entries = find_character(narrative, args.character, args.movie, args.narrative)
+    source = args.narrative or str(out_path(params, "narrative"))
+    narrative = read_narrative(source)
+    entries = find_character(narrative, args.character, args.movie, source)
     lines = neighbour_lines(narrative, entries) if args.command == "neighbours" else explain_lines(entries, args.top)
     print("\n".join(lines))
     return 0

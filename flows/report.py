@@ -1,331 +1,37 @@
-"""Stage `report` (also `personas report`): one static HTML file, reports/report.html, that opens
-offline: no CDN, every chart is inline SVG laid out here and drawn by flows/templates/
-report.html.j2, and a few lines of inline JS add search and highlighting.
+"""Stage `report` (also `personas report`): one static HTML file that opens offline, with the
+scores beside the paper's, purity, the character map and per-character attention
+(flows/lib/report_page.py, drawn by flows/templates/report.html.j2).
 
-Contents: Table 2-style scores beside the paper's (metrics/table2.json when the sweep ran, else
-the trained variant from metrics/train.json, plus metrics/baselines.json), the per-trope report
-and confusion matrix (stage evaluate), purity beside Table 3 (stage cluster), a 2-D projection
-(t-SNE or PCA) of every character embedding coloured by gold trope with names on hover, the
-movie clusters and trope co-occurrence (stage narrative), and a section per character: the
-model's top tropes, nearest characters, the attention over its snippets with word heatmaps of
-the top ones (Fig 4), and PESS persona sentences when data/character_personas.parquet exists."""
+Reads paths evaluate_metrics, confusion, per_trope, purity_metrics, narrative and
+character_embeddings, and when present train_metrics, table2_metrics, baselines_metrics and
+character_personas; writes paths.report. Params: `report`."""
 from __future__ import annotations
 
 import argparse
-import json
-from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from prefect import flow
 
-from flows.cluster import EMBEDDINGS_PATH, METRICS_PATH as PURITY_PATH, PAPER_TABLE3, read_embeddings
-from flows.lib.config import choice, load_params, param
+from flows.lib.config import choice, load_params, out_path, param
 from flows.lib.errors import PipelineInputError
-from flows.evaluate import CONFUSION_PATH, METRICS_PATH as EVALUATE_PATH, PER_TROPE_PATH, read_csv
-from flows.narrative import NARRATIVE_PATH, person_tropes
-from flows.lib.orchestration import fingerprint, run_stage, stage_task
-from flows.lib.schemas import CHARACTER_PERSONAS, atomic_path, read_table
-
-REPORT_PATH = Path("reports/report.html")
-TEMPLATES = Path(__file__).parent / "templates"
-PROJECTIONS = ("tsne", "pca")
-METRICS = ("accuracy", "precision", "recall", "f1")
-STREAM_NAMES = {"D": "own lines", "E": "context", "O": "others' lines"}
-# Table 2 of Chu et al. (2018): accuracy, precision, recall, F1 on their IMDb test quotes, keyed by
-# the params.yaml preset that names the same row.
-PAPER_TABLE2 = {
-    "baseline_char": (0.286, 0.538, 0.286, 0.339),
-    "baseline3": (0.287, 0.552, 0.288, 0.349),
-    "attn_char": (0.630, 0.586, 0.628, 0.600),
-    "attn3": (0.630, 0.590, 0.630, 0.603),
-    "attn3_tropetrip": (0.615, 0.566, 0.615, 0.583),
-    "attn3_tropetrip500": (0.644, 0.601, 0.642, 0.615),
-    "attn3_ksmem": (0.678, 0.648, 0.676, 0.657),
-    "attn3_rwmem": (0.635, 0.598, 0.635, 0.611),
-    "attn3_tropetrip_ksmem": (0.663, 0.628, 0.662, 0.639),
-    "attn3_tropetrip500_ksmem": (0.654, 0.618, 0.652, 0.629),
-    "attn3_tropetrip_rwmem": (0.649, 0.602, 0.648, 0.617),
-    "attn3_tropetrip500_rwmem": (0.644, 0.608, 0.644, 0.619),
-    "attn3_tropetrip500_ksmem_ndialog16": (0.740, 0.707, 0.741, 0.718),
-    "attn3_tropetrip500_ksmem_ndialog32": (0.750, 0.750, 0.750, 0.750),
-    "attn3_tropetrip_ksmem_ndialog16": (0.740, 0.722, 0.741, 0.728),
-    "attn3_tropetrip_ksmem_ndialog32": (0.731, 0.712, 0.731, 0.718),
-}
-BASELINES = {"majority": "majority trope", "tfidf_logreg": "TF-IDF + logistic regression",
-             "minilm_logreg": "mean MiniLM + logistic regression"}
-PURITY_METHODS = {"amn": "AMN (ours)", "tfidf": "TF-IDF", "minilm": "mean MiniLM", "random": "random"}
+from flows.lib.orchestration import task_of
+from flows.lib.report_page import PROJECTIONS, build_report, report_inputs, write_report
 
 
-@dataclass
-class ReportInputs:
-    """Every file the report reads; the last four are optional."""
-
-    evaluate: str = str(EVALUATE_PATH)
-    confusion: str = str(CONFUSION_PATH)
-    per_trope: str = str(PER_TROPE_PATH)
-    purity: str = str(PURITY_PATH)
-    narrative: str = str(NARRATIVE_PATH)
-    embeddings: str = str(EMBEDDINGS_PATH)
-    train: str = "metrics/train.json"
-    table2: str = "metrics/table2.json"
-    baselines: str = "metrics/baselines.json"
-    personas: str = "data/character_personas.parquet"
-
-    def required(self) -> list[str]:
-        return [self.evaluate, self.confusion, self.per_trope, self.purity, self.narrative, self.embeddings]
-
-
-def read_json(path: str | Path, required: bool = True) -> Any:
-    path = Path(path)
-    if not path.exists():
-        if required:
-            raise PipelineInputError(f"{path}: file not found; run the stage that writes it first")
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise PipelineInputError(f"{path}: not valid JSON ({error})") from error
-
-
-# --- tables ---------------------------------------------------------------------------------
-def table2_rows(table2: dict | None, train: dict | None, evaluate: dict, baselines: dict | None) -> list[dict]:
-    """Rows of (model, our test scores, std over seeds or None, the paper's row or None)."""
-    rows = []
-    if table2:
-        for variant, row in table2.items():
-            rows.append({"model": variant, "kind": "AMN", "seeds": len(row["seeds"]),
-                         "ours": {m: row[m]["mean"] for m in (*METRICS, "f1_macro")},
-                         "std": {m: row[m]["std"] for m in (*METRICS, "f1_macro")},
-                         "paper": _paper_row(variant)})
-    else:
-        source = train or evaluate
-        rows.append({"model": source["variant"], "kind": "AMN", "seeds": 1, "ours": source["test"], "std": None,
-                     "paper": _paper_row(source["variant"])})
-    for name, label in BASELINES.items():
-        if baselines and name in baselines:
-            rows.append({"model": label, "kind": "baseline", "seeds": 1, "ours": baselines[name], "std": None,
-                         "paper": None})
-    return rows
-
-
-def _paper_row(variant: str) -> dict[str, float] | None:
-    row = PAPER_TABLE2.get(variant)
-    return dict(zip(METRICS, row)) if row else None
-
-
-def purity_rows(purity: dict) -> list[dict]:
-    """Per requested k: ours (both definitions) and the paper's three rows."""
-    rows = []
-    for k, used in sorted(purity["k_used"].items(), key=lambda item: int(item[0])):  # JSON keys sort as text
-        rows.append({
-            "k": k, "used": used,
-            "standard": {method: purity["purity"][method][k] for method in PURITY_METHODS},
-            "eq19": {method: purity["purity_eq19"][method][k] for method in PURITY_METHODS},
-            "paper": {name: values.get(k) for name, values in purity["paper"].items()},
-        })
-    return rows
-
-
-# --- charts ---------------------------------------------------------------------------------
-def trope_colours(tropes: list[str]) -> dict[str, str]:
-    """Distinct hues by the golden angle, in a fixed trope order."""
-    return {trope: f"hsl({(i * 137.508) % 360:.0f}, {62 + 18 * (i % 2)}%, {42 + 10 * (i % 3)}%)"
-            for i, trope in enumerate(tropes)}
-
-
-def confusion_view(rows: list[dict[str, str]]) -> dict[str, Any]:
-    """Cells of the actual x predicted matrix over the tropes that occur, shaded by row share."""
-    labels = sorted({row["actual"] for row in rows} | {row["predicted"] for row in rows})
-    index = {trope: i for i, trope in enumerate(labels)}
-    counts = np.zeros((len(labels), len(labels)), dtype=int)
-    for row in rows:
-        counts[index[row["actual"]], index[row["predicted"]]] += 1
-    cell, margin = (14 if len(labels) <= 30 else 8), 150
-    totals = counts.sum(1, keepdims=True).clip(min=1)
-    cells = [{"x": margin + j * cell, "y": margin + i * cell, "count": int(counts[i, j]),
-              "shade": round(float(counts[i, j] / totals[i, 0]), 3), "diagonal": i == j,
-              "title": f"{labels[i]} predicted as {labels[j]}: {counts[i, j]}"}
-             for i, j in zip(*np.nonzero(counts))]
-    return {"labels": [{"name": name, "at": margin + (i + 0.5) * cell} for i, name in enumerate(labels)],
-            "cells": cells, "cell": cell, "margin": margin, "size": margin + cell * len(labels) + 10,
-            "correct": int(np.trace(counts)), "total": int(counts.sum())}
-
-
-def project(z: np.ndarray, method: str, seed: int) -> np.ndarray:
-    """[n, 2] map of the unit z vectors: t-SNE (perplexity fitted to n), or PCA."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from sklearn.preprocessing import normalize
-
-    unit = normalize(z)
-    if len(unit) < 3:
-        return np.column_stack([np.arange(len(unit), dtype=float), np.zeros(len(unit))])
-    if method == "tsne" and len(unit) > 5:
-        return TSNE(n_components=2, perplexity=min(30.0, (len(unit) - 1) / 3), init="pca",
-                    random_state=seed).fit_transform(unit)
-    return PCA(n_components=2, random_state=seed).fit_transform(unit)
-
-
-def scatter_view(points: np.ndarray, characters: list[dict], colours: dict[str, str]) -> dict[str, Any]:
-    width, height, pad = 640, 480, 18
-    low, high = points.min(0), points.max(0)
-    span = np.where(high - low > 0, high - low, 1.0)
-    scaled = pad + (points - low) / span * [width - 2 * pad, height - 2 * pad]
-    dots = []
-    for i, (character, (x, y)) in enumerate(zip(characters, scaled)):
-        predicted = character["top_tropes"][0]["trope"]
-        dots.append({"x": round(float(x), 1), "y": round(float(height - y), 1), "colour": colours[character["trope"]],
-                     "trope": character["trope"], "href": f"#char-{i}", "missed": predicted != character["trope"],
-                     "title": f"{character['character']} ({character['movie']}) — {character['trope']}; "
-                              f"model: {predicted}"})
-    counts = Counter(character["trope"] for character in characters)
-    legend = [{"trope": trope, "colour": colours[trope], "count": counts[trope]} for trope in sorted(counts)]
-    return {"width": width, "height": height, "dots": dots, "legend": legend}
-
-
-def weight_strip(weights: list[float], top: list[int], first_lines: list[str]) -> dict[str, Any]:
-    """Fig 4: one bar per snippet, in story order, height by attention weight."""
-    height, bar = 46, max(3, min(14, 560 // max(1, len(weights))))
-    peak = max(weights) if weights else 1.0
-    bars = []
-    for i, (weight, line) in enumerate(zip(weights, first_lines)):
-        h = max(1.0, height * weight / peak) if peak > 0 else 1.0
-        bars.append({"x": i * bar, "y": round(height - h, 1), "h": round(h, 1), "w": bar - 1, "top": i in top,
-                     "title": f"snippet {i + 1}: weight {weight:.3f} — {line[:90]}"})
-    return {"bars": bars, "width": max(bar * len(weights), 10), "height": height}
-
-
-def heat_words(pairs: list[list]) -> list[dict[str, Any]]:
-    """Word spans shaded by weight, min-max scaled within the stream (equal weights: no shade)."""
-    weights = [weight for _, weight in pairs]
-    low, high = min(weights, default=0.0), max(weights, default=0.0)
-    return [{"token": token, "shade": round((weight - low) / (high - low), 2) if high > low else 0.0}
-            for token, weight in pairs]
-
-
-def character_views(narrative: dict, personas: dict[str, list[str]]) -> list[dict[str, Any]]:
-    anchor = {c["char_id"]: f"char-{i}" for i, c in enumerate(narrative["characters"])}
-    by_id = {c["char_id"]: c for c in narrative["characters"]}
-    tropes_of = person_tropes(narrative["characters"])
-    views = []
-    for i, c in enumerate(narrative["characters"]):
-        weights = [snippet["weight"] for snippet in c["snippets"]]
-        top = [entry["index"] for entry in c["top_snippets"]]
-        first_lines = [(snippet["D"] or [""])[0] for snippet in c["snippets"]]
-        views.append({
-            "anchor": anchor[c["char_id"]], "name": c["character"], "movie": c["movie"], "actor": c["actor"],
-            "trope": c["trope"], "n_snippets": c["n_snippets"], "correct": c["top_tropes"][0]["trope"] == c["trope"],
-            "top_tropes": [{**t, "gold": t["trope"] == c["trope"]} for t in c["top_tropes"]],
-            "neighbours": [{"anchor": anchor[n["char_id"]], "name": by_id[n["char_id"]]["character"],
-                            "movie": by_id[n["char_id"]]["movie"],
-                            "trope": ", ".join(tropes_of[by_id[n["char_id"]]["person"]]),
-                            "similarity": n["similarity"]} for n in c["neighbours"]],
-            "strip": weight_strip(weights, top, first_lines),
-            "snippets": [{
-                "rank": rank + 1, "weight": c["snippets"][entry["index"]]["weight"],
-                "scene": c["snippets"][entry["index"]]["scene"], "split": c["snippets"][entry["index"]]["split"],
-                "others": c["snippets"][entry["index"]]["O"],
-                "streams": [{"name": STREAM_NAMES[s], "words": heat_words(words)}
-                            for s, words in entry["words"].items()],
-            } for rank, entry in enumerate(c["top_snippets"])],
-            "persona": personas.get(c["char_id"], []),
-        })
-    return views
-
-
-def read_personas(path: str | Path) -> dict[str, list[str]]:
-    if not Path(path).exists():
-        return {}
-    table = read_table(path, CHARACTER_PERSONAS)
-    return dict(zip(table.column("char_id").to_pylist(), table.column("persona").to_pylist()))
-
-
-# --- the page -------------------------------------------------------------------------------
-def build_report(inputs: ReportInputs, projection: str = "tsne", seed: int = 0) -> str:
-    """Pure stage logic: the HTML text of the report."""
-    import jinja2
-
-    evaluate = read_json(inputs.evaluate)
-    train = read_json(inputs.train, required=False)
-    narrative = read_json(inputs.narrative)
-    purity = read_json(inputs.purity)
-    char_ids, _, z, _ = read_embeddings(inputs.embeddings)
-    if char_ids != [c["char_id"] for c in narrative["characters"]]:
-        raise PipelineInputError(f"{inputs.narrative}: characters differ from {inputs.embeddings}; rerun narrative")
-    colours = trope_colours(narrative["tropes"])
-    characters = narrative["characters"]
-    per_trope = sorted(read_csv(inputs.per_trope), key=lambda row: (-int(row["support"]), row["trope"]))
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return environment.get_template("report.html.j2").render(
-        variant=narrative["variant"],
-        n_diag=narrative["n_diag"],
-        gamma=narrative["gamma"],
-        evaluate=evaluate,
-        train=train,
-        table2=table2_rows(read_json(inputs.table2, required=False), train, evaluate,
-                           read_json(inputs.baselines, required=False)),
-        swept=Path(inputs.table2).exists(),
-        metrics=METRICS,
-        per_trope=[{**row, "f1": float(row["f1"]), "precision": float(row["precision"]),
-                    "recall": float(row["recall"])} for row in per_trope],
-        confusion=confusion_view(read_csv(inputs.confusion)),
-        purity=purity,
-        purity_rows=purity_rows(purity),
-        purity_methods=PURITY_METHODS,
-        paper_purity=list(PAPER_TABLE3),  # PR, DP, AMN as in the paper (JSON keys come sorted)
-        scatter=scatter_view(project(z, projection, seed), characters, colours),
-        projection=projection,
-        colours=colours,
-        movie_clusters=narrative["movie_clusters"],
-        cooccurrence=narrative["trope_cooccurrence"][:25],
-        characters=character_views(narrative, read_personas(inputs.personas)),
-        has_personas=Path(inputs.personas).exists(),
-    )
-
-
-def write_report(html: str, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    return path
-
-
-@stage_task
-def report_stage(inputs: dict[str, str], projection: str, seed: int, inputs_hash: dict[str, str],
-                 report_path: str) -> str:
-    return str(write_report(build_report(ReportInputs(**inputs), projection, seed), report_path))
-
-
-def report_settings(params: dict[str, Any]) -> tuple[str, int]:
-    return choice(params, "report.projection", PROJECTIONS), param(params, "report.seed", int)
-
-
-@flow(name="report_flow")
+@flow(name="report")
 def report_flow() -> str:
-    projection, seed = report_settings(load_params())
-    inputs = ReportInputs()
-    present = [path for path in asdict(inputs).values() if Path(path).exists()]
+    params = load_params()
+    inputs = report_inputs(params)
     for path in inputs.required():
         if not Path(path).exists():
             raise PipelineInputError(f"{path}: file not found; run the evaluate, cluster and narrative stages first")
-    return run_stage(
-        report_stage,
-        outputs=[REPORT_PATH],
-        inputs=asdict(inputs),
-        projection=projection,
-        seed=seed,
-        inputs_hash=fingerprint(*present, TEMPLATES),  # the template is part of the stage
-        report_path=str(REPORT_PATH),
-    )
+    html = task_of(build_report)(inputs, choice(params, "report.projection", PROJECTIONS),
+                                 param(params, "report.seed", int))
+    return str(write_report(html, out_path(params, "report")))
 
 
-# --- `personas report` -----------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options: the report reads the files named by ReportInputs and params `report`."""
+    """No options: the report reads the files of params `paths` and params `report`."""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,9 +3,11 @@ Table 2, i.e. every AMN variant (`sweep.variants`) x `sweep.seeds`, each run a P
 Dask cluster: a local one (`sweep.n_workers` processes) unless `sweep.dask_address` names a
 running scheduler, whose workers must see this project folder at the same path.
 
-Each run trains like the `train` stage into artifacts/table2/<variant>/seed<k>/ (resumable
-checkpoints; a finished run comes back from the Prefect cache). Writes metrics/table2.json:
-per variant, mean and standard deviation over seeds of test accuracy, weighted P/R/F1, macro-F1."""
+Each run trains like the `train` stage (flows/lib/amn_training.py, params `amn` and `train`) into
+<paths.table2_dir>/<variant>/seed<k>/ (resumable checkpoints; a finished run comes back from the
+Prefect cache, the one stage that keeps one). Writes paths.table2_metrics: per variant, mean and
+standard deviation over seeds of test accuracy, weighted P/R/F1, macro-F1. Params: `sweep`,
+`amn`, `train`, `embed.model`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,14 +19,18 @@ from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
-from flows.lib.config import load_params, param, write_json
+from flows.lib.amn_training import SOURCE_FILES, run_training_job, training_job
+from flows.lib.config import PARAMS_FILE, load_params, out_path, param, write_json
 from flows.lib.errors import PipelineInputError
-from flows.lib.orchestration import stage_task
-from flows.train import job_fingerprint, run_training_job, training_job
+from flows.lib.orchestration import fingerprint, stage_task
 
-OUT_ROOT = Path("artifacts/table2")
-METRICS_PATH = Path("metrics/table2.json")
 METRICS = ("accuracy", "precision", "recall", "f1", "f1_macro")
+
+
+def job_fingerprint(job: dict[str, Any]) -> dict[str, str]:
+    """Content hashes of a job's input files and of the model code, so that the cache key follows both."""
+    inputs = (job["snippets_path"], job["characters_path"], job["tropes_path"], job["descriptions_cache"])
+    return fingerprint(*inputs, *SOURCE_FILES)
 
 
 @stage_task
@@ -51,10 +57,10 @@ def sweep_plan(params: dict[str, Any]) -> tuple[list[str], list[int]]:
     if variants == "all":
         variants = presets
     elif isinstance(variants, str):
-        raise PipelineInputError(f"params.yaml: param 'sweep.variants' is {variants!r}; use 'all' or a list of names")
+        raise PipelineInputError(f"{PARAMS_FILE}: param 'sweep.variants' is {variants!r}; use 'all' or a list of names")
     seeds = param(params, "sweep.seeds", list)
     if not seeds or not all(isinstance(seed, int) for seed in seeds):
-        raise PipelineInputError(f"params.yaml: param 'sweep.seeds' must be a list of integers, got {seeds!r}")
+        raise PipelineInputError(f"{PARAMS_FILE}: param 'sweep.seeds' must be a list of integers, got {seeds!r}")
     return variants, seeds
 
 
@@ -67,10 +73,10 @@ def dask_runner(params: dict[str, Any]) -> DaskTaskRunner:
 
 
 @flow(name="table2_sweep")
-def table2_sweep(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def table2_sweep(jobs: list[dict[str, Any]], out_root: str) -> list[dict[str, Any]]:
     futures = []
     for job in jobs:
-        out_dir = OUT_ROOT.resolve() / job["variant"] / f"seed{job['settings']['seed']}"
+        out_dir = Path(out_root) / job["variant"] / f"seed{job['settings']['seed']}"
         # A cached result only stands while the run's model file does.
         run = table2_run.with_options(refresh_cache=not (out_dir / "model.pt").exists())
         futures.append(run.submit(job, job_fingerprint(job), str(out_dir)))
@@ -92,9 +98,9 @@ def table2_flow() -> dict[str, Any]:
     # Dask workers must report to this run's API; an ephemeral server's URL is not in the settings
     # they inherit, and without it each worker would start a server of its own.
     with temporary_settings({PREFECT_API_URL: str(FlowRunContext.get().client.api_url)}):
-        runs = table2_sweep.with_options(task_runner=dask_runner(params))(jobs)
+        runs = table2_sweep.with_options(task_runner=dask_runner(params))(jobs, str(out_path(params, "table2_dir").resolve()))
     table = summarise(runs)
-    write_json(table, METRICS_PATH)
+    write_json(table, out_path(params, "table2_metrics"))
     return table
 
 

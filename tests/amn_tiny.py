@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from flows.lib.schemas import CHARACTERS, SNIPPETS, TROPES, write_table
-from flows.train import TrainSettings
+from flows.lib.amn_training import TrainSettings
 
 # Each trope's characters favour its own words; filler words are shared by everyone.
 TROPE_WORDS = {
@@ -87,8 +87,8 @@ def random_descriptions(n_tropes: int = len(TROPE_WORDS), dim: int = 384, seed: 
 
 def write_description_cache(tropes_path: Path, cache_path: Path, model: str = "all-MiniLM-L6-v2") -> Path:
     """An embed_descriptions cache (EMBEDDINGS schema) holding random_descriptions() for the
-    tropes' descriptions, so flows.embed_descriptions.load_description_embeddings reads them."""
-    from flows.embed_descriptions import text_sha256
+    tropes' descriptions, so flows.lib.description_embeddings.load_description_embeddings reads them."""
+    from flows.lib.description_embeddings import text_sha256
     from flows.lib.schemas import EMBEDDINGS, TROPES, read_table
 
     texts = read_table(tropes_path, TROPES).column("description").to_pylist()

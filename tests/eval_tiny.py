@@ -14,8 +14,9 @@ import yaml
 from amn_tiny import TINY_MODEL, random_descriptions, tiny_settings, write_tiny_dataset
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-import flows.train as train
+from flows.lib.amn_training import train_amn
 from flows.lib.config import load_params, write_json
+from flows.lib.trope_data import load_trope_data
 from flows.lib.schemas import CHARACTERS, SNIPPETS, write_table
 
 VARIANT = "attn3_tropetrip500_ksmem"  # a preset name, so the report finds the paper's row
@@ -29,8 +30,7 @@ _BUILT: dict[str, Path] = {}
 def tiny_params() -> dict:
     params = load_params()
     params["data"]["source"] = "screenplays"
-    params["train"] = {**params["train"], "max_tokens": SETTINGS.max_tokens, "eval_seed": SETTINGS.eval_seed}
-    params["evaluate"] = {"batch_size": 4, "device": "cpu"}
+    params["inference"] = {"batch_size": 4, "device": "cpu"}
     params["cluster"] = {**params["cluster"], "ks": KS, "random_repeats": 5}
     params["narrative"] = {**params["narrative"], "movie_clusters": 3}
     return params
@@ -52,12 +52,12 @@ def tiny_project(tmp_path_factory) -> Path:
     paths = write_tiny_dataset(root / "data", chars_per_trope=3)
     paths["snippets"] = paths["snippets"].rename(root / "data" / "snippets_screenplays.parquet")
     _move_character_into_movie(paths)
-    data = train.load_trope_data(paths["snippets"], paths["characters"], paths["tropes"])
+    data = load_trope_data(paths["snippets"], paths["characters"], paths["tropes"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        metrics = train.train_amn(data, random_descriptions(), MODEL_OPTIONS, SETTINGS, root / "artifacts" / "amn",
-                                  variant=VARIANT, progress=False)
+        metrics = train_amn(data, random_descriptions(), MODEL_OPTIONS, SETTINGS, root / "artifacts" / "amn",
+                            variant=VARIANT, progress=False)
         write_json(metrics, root / "metrics" / "train.json")
         (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
         _run_flows(root)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from flows.lib.config import load_params
-from flows.train import variant_options
+from flows.lib.amn_training import variant_options
 from models.amn import (AMN, ENCODERS, INPUTS, MEMORIES, STREAMS, TRIPLETS, AMNConfig, AttentionPool,
                         SequenceEncoder, triplet_loss)
 

@@ -1,8 +1,8 @@
 import pytest
 from amn_tiny import write_tiny_dataset
 
-from flows.baselines import BaselineSettings, character_lines, run_baselines
-from flows.train import load_trope_data
+from flows.lib.reference_classifiers import BaselineSettings, character_lines, run_baselines
+from flows.lib.trope_data import load_trope_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 

@@ -6,12 +6,15 @@ import pytest
 import torch
 from eval_tiny import KS, tiny_project
 
-from flows.cluster import (METHODS, PAPER_TABLE3, ClusterSettings, agglomerative, cluster_settings, character_rows,
-                           purity, purity_eq19, read_embeddings, score_methods)
+from flows.cluster import cluster_settings
+from flows.lib.amn_inference import load_checked_model, run_model
+from flows.lib.character_clusters import METHODS, ClusterSettings, score_methods
+from flows.lib.character_embeddings import agglomerative, read_embeddings
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
-from flows.evaluate import load_checked_model, run_model
-from flows.train import encode_snippets, load_trope_data
+from flows.lib.metrics import purity, purity_eq19
+from flows.lib.paper import PAPER_TABLE3
+from flows.lib.trope_data import encode_snippets, load_trope_data
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,7 @@ def test_cluster_stage_scores_amn_and_references_on_the_same_characters(project)
     metrics = json.loads((project / "metrics" / "purity.json").read_text())
     data = load_trope_data(project / "data" / "snippets_screenplays.parquet", project / "data" / "characters.parquet",
                            project / "data" / "tropes.parquet")
-    char_ids, rows = character_rows(data)
+    char_ids, rows = data.characters()
     assert metrics["characters"] == len(char_ids) == 12 and metrics["tropes"] == 4
     assert metrics["k_used"] == {str(k): min(k, 12) for k in KS} and metrics["paper"] == PAPER_TABLE3
     for measure in ("purity", "purity_eq19"):
@@ -94,8 +97,8 @@ def test_cluster_stage_scores_amn_and_references_on_the_same_characters(project)
     stored_ids, n_snippets, z, probs = read_embeddings(project / "data" / "character_embeddings.parquet")
     assert stored_ids == char_ids and list(n_snippets) == [len(r) for r in rows]
     assert np.allclose(probs.sum(1), 1, atol=1e-5)
-    model, vocab = load_checked_model(project / "artifacts" / "amn" / "model.pt", data, torch.device("cpu"))
-    again = run_model(model, encode_snippets(data, vocab, 12), rows[:2], 2, torch.device("cpu"))
+    trained = load_checked_model(project / "artifacts" / "amn" / "model.pt", data, torch.device("cpu"))
+    again = run_model(trained.model, encode_snippets(data, trained.vocab, 12), rows[:2], 2, torch.device("cpu"))
     assert np.allclose(again.z, z[:2], atol=1e-5)
     schema = pq.read_schema(project / "data" / "character_embeddings.parquet")
     assert schema.names == ["char_id", "n_snippets", "z", "probs"]

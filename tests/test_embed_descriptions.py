@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.embed_descriptions import embed_descriptions, load_description_embeddings, text_sha256
+from flows.lib.description_embeddings import load_description_embeddings, text_sha256, update_cache
 from flows.lib.errors import PipelineInputError
-from flows.ingest_descriptions import ingest_descriptions
+from flows.lib.trope_descriptions import ingest_descriptions
 from flows.lib.schemas import TROPES, read_table, write_table
 from models.runtime import SENTENCE_MODEL
 
@@ -27,7 +27,7 @@ def embedded(shared_data, tmp_path_factory):
             if t in ("dumb_muscle", "ditz", "storyteller", "byronic_hero")]
     tropes_path = write_table(tropes.take(keep), folder / "tropes.parquet", TROPES)
     cache = folder / "embeddings" / "descriptions.parquet"
-    counts = embed_descriptions(tropes_path, cache, SENTENCE_MODEL, batch_size=2)
+    counts = update_cache(tropes_path, cache, SENTENCE_MODEL, batch_size=2)
     return tropes_path, cache, counts
 
 
@@ -49,8 +49,8 @@ def test_rerun_with_same_text_loads_no_model_and_writes_nothing(embedded):
     tropes_path, cache, _ = embedded
     before = (cache.stat().st_mtime_ns, cache.read_bytes())
     script = (
-        "import sys; from flows.embed_descriptions import embed_descriptions; "
-        f"print(embed_descriptions({str(tropes_path)!r}, {str(cache)!r}, {SENTENCE_MODEL!r}, 2)); "
+        "import sys; from flows.lib.description_embeddings import update_cache; "
+        f"print(update_cache({str(tropes_path)!r}, {str(cache)!r}, {SENTENCE_MODEL!r}, 2)); "
         "print('sentence_transformers' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -65,7 +65,7 @@ def test_changed_text_encodes_only_that_text(embedded, tmp_path):
     rows = pq.read_table(tropes_path).to_pylist()
     rows[0]["description"] = "Edited. " + rows[0]["description"]  # MiniLM reads only the first 256 tokens
     edited = write_table(pa.Table.from_pylist(rows, schema=TROPES), tmp_path / "tropes.parquet", TROPES)
-    assert embed_descriptions(edited, local_cache, SENTENCE_MODEL, batch_size=2) == {"texts": 4, "encoded": 1}
+    assert update_cache(edited, local_cache, SENTENCE_MODEL, batch_size=2) == {"texts": 4, "encoded": 1}
     assert pq.read_metadata(local_cache).num_rows == 5  # the old entry stays cached
     ids, vectors = load_description_embeddings(edited, local_cache, SENTENCE_MODEL)
     _, old = load_description_embeddings(tropes_path, local_cache, SENTENCE_MODEL)
@@ -88,4 +88,4 @@ def test_cache_with_wrong_schema_names_file_and_column(embedded, tmp_path):
     with pytest.raises(PipelineInputError, match=r"descriptions\.parquet: column 'embedding' has type"):
         load_description_embeddings(tropes_path, bad, SENTENCE_MODEL)
     with pytest.raises(PipelineInputError, match=r"descriptions\.parquet: column 'embedding' has type"):
-        embed_descriptions(tropes_path, bad, SENTENCE_MODEL, batch_size=2)
+        update_cache(tropes_path, bad, SENTENCE_MODEL, batch_size=2)

@@ -9,8 +9,8 @@ from eval_tiny import tiny_project
 
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
-from flows.evaluate import evaluate_settings, load_checked_model, run_model
-from flows.train import encode_snippets, fixed_draw, load_trope_data
+from flows.lib.amn_inference import inference_settings, load_checked_model, run_model
+from flows.lib.trope_data import encode_snippets, fixed_draw, load_trope_data
 from models.amn import AMN, AMNConfig
 from models.vocab import PAD_ID
 
@@ -82,8 +82,9 @@ def test_evaluate_scores_the_same_draw_as_training(project):
 def test_run_model_keeps_example_order_and_per_example_attention(project):
     data = load_trope_data(project / "data" / "snippets_screenplays.parquet", project / "data" / "characters.parquet",
                            project / "data" / "tropes.parquet")
-    model, vocab = load_checked_model(project / "artifacts" / "amn" / "model.pt", data, torch.device("cpu"))
-    encoded = encode_snippets(data, vocab, 12)
+    trained = load_checked_model(project / "artifacts" / "amn" / "model.pt", data, torch.device("cpu"))
+    model = trained.model
+    encoded = encode_snippets(data, trained.vocab, 12)
     picks = fixed_draw(data.examples("test"), 4, 3, "test")
     together = run_model(model, encoded, picks, batch_size=5, device=torch.device("cpu"), attention=True)
     alone = [run_model(model, encoded, [pick], 1, torch.device("cpu")) for pick in picks]
@@ -102,11 +103,18 @@ def test_a_model_trained_on_other_tropes_is_refused(project):
         load_checked_model(project / "artifacts" / "amn" / "model.pt", data, torch.device("cpu"))
 
 
-def test_evaluate_settings_read_train_and_evaluate_params():
+@pytest.mark.slow
+def test_the_model_reads_snippets_as_it_was_trained(project):
+    trained = load_checked_model(project / "artifacts" / "amn" / "model.pt", load_trope_data(
+        project / "data" / "snippets_screenplays.parquet", project / "data" / "characters.parquet",
+        project / "data" / "tropes.parquet"), torch.device("cpu"))
+    settings = json.loads((project / "metrics" / "train.json").read_text())
+    assert (trained.max_tokens, trained.eval_seed, trained.variant) == (12, 3, settings["variant"])
+
+
+def test_inference_settings_read_the_inference_params():
     params = load_params()
-    settings = evaluate_settings(params)
-    assert settings["max_tokens"] == params["train"]["max_tokens"]
-    assert settings["eval_seed"] == params["train"]["eval_seed"]
-    params["evaluate"]["batch_size"] = 0
-    with pytest.raises(PipelineInputError, match="evaluate.batch_size"):
-        evaluate_settings(params)
+    assert inference_settings(params) == params["inference"]
+    params["inference"]["batch_size"] = 0
+    with pytest.raises(PipelineInputError, match="inference.batch_size"):
+        inference_settings(params)

@@ -37,7 +37,7 @@ def test_a_name_in_two_movies_needs_the_movie_and_a_person_with_two_tropes_is_on
 
 
 def test_screenplay_snippets_are_cut_like_ingest(shared_data):
-    from flows.ingest_screenplays import snippet_windows
+    from flows.lib.screenplay_snippets import snippet_windows
     from flows.lib.screenplay import parse_screenplay
 
     text = (shared_data / SCRIPT).read_text(encoding="utf-8", errors="replace")

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.lib.errors import PipelineInputError
-from flows.ingest_descriptions import ingest_descriptions, ingest_descriptions_task, title_words
+from flows.lib.trope_descriptions import ingest_descriptions, title_words
 from flows.lib.schemas import TROPE_PAGES, write_table
 
 
@@ -24,7 +24,7 @@ def bundled_records(path):
 
 def test_all_cmu_tropes_get_a_description(sources, tmp_path, caplog):
     clusters, descriptions = sources
-    with caplog.at_level(logging.WARNING, logger="flows.ingest_descriptions"):
+    with caplog.at_level(logging.WARNING, logger="flows.lib.trope_descriptions"):
         counts = ingest_descriptions(clusters, descriptions, tmp_path / "no_crawl.parquet", tmp_path / "tropes.parquet")
     table = pq.read_table(tmp_path / "tropes.parquet").to_pandas()
     cmu_tropes = {line.split("\t")[0] for line in clusters.read_text().splitlines() if line}
@@ -79,9 +79,8 @@ def test_trope_missing_from_the_descriptions_file_falls_back_to_title(tmp_path, 
     descriptions = tmp_path / "descriptions.jsonl"
     descriptions.write_text(json.dumps({"trope": "dumb_muscle", "title": "DumbMuscle", "description": "Big.",
                                         "description_kind": "full", "source": "s"}) + "\n")
-    with caplog.at_level(logging.WARNING, logger="flows.ingest_descriptions"):
-        ingest_descriptions_task.fn(str(clusters), str(descriptions), str(tmp_path / "none.parquet"),
-                                    str(tmp_path / "tropes.parquet"), {})
+    with caplog.at_level(logging.WARNING, logger="flows.lib.trope_descriptions"):
+        ingest_descriptions(clusters, descriptions, tmp_path / "none.parquet", tmp_path / "tropes.parquet")
     rows = pq.read_table(tmp_path / "tropes.parquet").to_pylist()
     assert [(r["trope"], r["description"], r["description_kind"]) for r in rows] == [
         ("dumb_muscle", "Big.", "full"), ("the_chief", "The Chief", "title")]

@@ -12,9 +12,10 @@ import yaml
 
 from conftest import FIXTURES, PROJECT_ROOT
 from crawlers.imdb import parse_quotes_page, quote_rows
-from flows.ingest_quotes import ingest_quotes
-from flows.ingest_screenplays import IngestSettings
-from flows.ingest_tropes import SplitSettings, ingest_tropes
+from flows.lib.cmu_tropes import ingest_tropes
+from flows.lib.quote_snippets import ingest_quotes
+from flows.lib.screenplay_snippets import IngestSettings
+from flows.lib.splits import SplitSettings
 from flows.lib.schemas import CHARACTERS, QUOTES, SNIPPETS, read_table, write_table
 
 SNIPPET_SPLIT = SplitSettings("snippet", 13, (0.8, 0.1, 0.1))

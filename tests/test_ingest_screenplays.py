@@ -7,14 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.lib.errors import PipelineInputError
-from flows.ingest_screenplays import (
-    IngestSettings,
-    ingest_screenplays,
-    ingest_screenplays_task,
-    ingest_settings,
-    snippet_splits,
-)
-from flows.ingest_tropes import SplitSettings, ingest_tropes
+from flows.lib.cmu_tropes import ingest_tropes
+from flows.lib.screenplay_snippets import IngestSettings, ingest_screenplays, ingest_settings
+from flows.lib.splits import SplitSettings, snippet_splits
 from flows.lib.schemas import SCREENPLAY_PAGES, write_table
 from flows.lib.screenplay import parse_screenplay
 
@@ -183,8 +178,8 @@ def test_missing_script_file_is_named(characters_path, shared_data, tmp_path):
     for name in ("movie_script_map.tsv", "cmu_character_matches.tsv"):
         shutil.copy(shared_data / "imsdb_scripts" / name, root)
     with pytest.raises(PipelineInputError, match=r"scripts/30-Minutes-or-Less\.txt: file not found \(listed in"):
-        ingest_screenplays_task.fn(str(characters_path), str(root), str(tmp_path / "none"), str(tmp_path / "s.parquet"),
-                                   str(tmp_path / "m.json"), SETTINGS, PAPER_SPLIT, {})
+        ingest_screenplays(characters_path, root, tmp_path / "none", tmp_path / "s.parquet", tmp_path / "m.json",
+                           SETTINGS, PAPER_SPLIT)
     (root / "movie_script_map.tsv").write_text("movie\tscript_file\n")
     with pytest.raises(PipelineInputError, match=r"movie_script_map\.tsv: missing column 'parse_mode'"):
         run(characters_path, root, tmp_path)

@@ -5,7 +5,8 @@ import yaml
 
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
-from flows.ingest_tropes import SplitSettings, ingest_tropes, ingest_tropes_task, split_settings
+from flows.lib.cmu_tropes import ingest_tropes
+from flows.lib.splits import SplitSettings, split_settings
 
 PAPER_SPLIT = SplitSettings("snippet", 13, (0.8, 0.1, 0.1))
 
@@ -55,13 +56,6 @@ def test_split_is_deterministic_and_follows_the_seed(shared_data, tmp_path, char
     assert pq.read_table(tmp_path / "same.parquet").column("split").to_pylist() == table.split.tolist()
     ingest_tropes(clusters, tmp_path / "other.parquet", SplitSettings("snippet", 14, PAPER_SPLIT.ratios))
     assert pq.read_table(tmp_path / "other.parquet").column("split").to_pylist() != table.split.tolist()
-
-
-def test_task_wraps_the_pure_function(shared_data, tmp_path):
-    counts = ingest_tropes_task.fn(
-        str(shared_data / "cmu_tvtropes" / "tvtropes.clusters.txt"), str(tmp_path / "c.parquet"), PAPER_SPLIT, {}
-    )
-    assert counts["rows"] == pq.read_metadata(tmp_path / "c.parquet").num_rows
 
 
 def test_missing_clusters_file_names_it(tmp_path):

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from eval_tiny import SHARED_MOVIE, tiny_project
 
-from flows.narrative import cosine_similarities, movie_embeddings, nearest_neighbours, trope_cooccurrence
+from flows.lib.character_narrative import cosine_similarities, movie_embeddings, nearest_neighbours, trope_cooccurrence
 from models.vocab import tokenize
 
 

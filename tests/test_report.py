@@ -9,12 +9,15 @@ import pytest
 from eval_tiny import KS, VARIANT, tiny_project
 
 from flows.lib.errors import PipelineInputError
-from flows.evaluate import read_csv
-from flows.report import (PAPER_TABLE2, ReportInputs, build_report, confusion_view, heat_words, project,
-                          table2_rows)
+from flows.lib.config import load_params
+from flows.lib.csv_files import read_csv
+from flows.lib.paper import PAPER_TABLE2
+from flows.lib.report_page import (ReportInputs, build_report, confusion_view, heat_words, project, report_inputs,
+                                   table2_rows)
 from flows.lib.schemas import CHARACTER_PERSONAS, write_table
 from flows.table2 import summarise
-from flows.train import classification_metrics, load_trope_data
+from flows.lib.metrics import classification_metrics
+from flows.lib.trope_data import load_trope_data
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def project_dir(tmp_path_factory):
 
 
 def inputs_in(folder) -> ReportInputs:
-    return ReportInputs(**{name: str(folder / path) for name, path in asdict(ReportInputs()).items()})
+    return ReportInputs(**{name: str(folder / path) for name, path in asdict(report_inputs(load_params())).items()})
 
 
 def test_confusion_cells_count_pairs_and_shade_by_row():

@@ -16,7 +16,7 @@ from flows.lib.errors import PipelineInputError
 from flows.serve import recrawl_schedule
 
 RECRAWL = "recrawl/weekly-recrawl"
-TRAIN = "train_flow/train-on-demand"
+TRAIN = "train_on_demand/train-on-demand"
 # Two independent stages: after an edit to words.txt only `shout` is stale.
 TINY_DAG = {
     "stages": {
