@@ -11,9 +11,9 @@ from pathlib import Path
 
 from crawlers.imsdb import page_name
 from flows.lib.errors import PipelineInputError
+from flows.lib.schemas import CLUSTERS, read_clusters
 
 TROPE_LIST = Path("tvtropes_descriptions", "trope_descriptions.jsonl")
-CLUSTERS = Path("cmu_tvtropes", "tvtropes.clusters.txt")
 MOVIE_METADATA = Path("cmu_movie_summaries", "movie.metadata.tsv.gz")
 SCRIPT_MAP = Path("imsdb_scripts", "movie_script_map.tsv")
 
@@ -49,13 +49,7 @@ def trope_pages(data_root: Path) -> list[tuple[str, str]]:
 
 def trope_movies(data_root: Path) -> list[Movie]:
     """Every movie of the CMU trope list, with the years CMU's metadata gives its title."""
-    path = data_root / CLUSTERS
-    titles = set()
-    for number, line in enumerate(_lines(path), 1):
-        try:
-            titles.add(json.loads(line.split("\t", 1)[1])["movie"])
-        except (IndexError, ValueError, KeyError, TypeError) as error:
-            raise PipelineInputError(f"{path}: line {number} is not 'trope<TAB>{{json with movie}}'") from error
+    titles = {row.movie for row in read_clusters(data_root.joinpath(*CLUSTERS))}
     years: dict[str, set[int]] = {title: set() for title in titles}
     metadata = data_root / MOVIE_METADATA
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.lib.cmu_tropes import CLUSTERS
+from flows.lib.schemas import CLUSTERS
 from flows.lib.config import data_path, load_params, out_path, param
 from flows.lib.orchestration import task_of
 from flows.lib.trope_descriptions import DESCRIPTIONS, ingest_descriptions

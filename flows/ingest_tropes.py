@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.lib.cmu_tropes import CLUSTERS, ingest_tropes
+from flows.lib.cmu_tropes import ingest_tropes
+from flows.lib.schemas import CLUSTERS
 from flows.lib.config import data_path, load_params, out_path
 from flows.lib.orchestration import task_of
 from flows.lib.splits import split_settings

@@ -1,9 +1,12 @@
 """Every Parquet table of the pipeline, with its fixed pyarrow schema, and the one
-validated reader and atomic writer that all stages and crawlers use."""
+validated reader and atomic writer that all stages and crawlers use; also the one parser of
+the bundled CMU trope list, which the ingest stages and the crawlers both read."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -220,3 +223,56 @@ class atomic_path:
         else:
             self.tmp.unlink(missing_ok=True)
         return False
+
+
+# --- the CMU trope list (cmu_tvtropes/tvtropes.clusters.txt under data.root) -------------------
+CLUSTERS = ("cmu_tvtropes", "tvtropes.clusters.txt")
+
+
+@dataclass(frozen=True)
+class TropeCharacter:
+    trope: str
+    character: str
+    movie: str
+    actor: str
+    freebase_id: str
+
+    @property
+    def char_id(self) -> str:
+        return f"{self.freebase_id}|{self.trope}"
+
+
+def read_clusters(path: Path) -> list[TropeCharacter]:
+    """Parse `trope<TAB>{"char", "movie", "id", "actor"}` lines; a bad line names file and line."""
+    if not path.exists():
+        raise PipelineInputError(f"{path}: file not found")
+    rows: list[TropeCharacter] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            trope, _, payload = line.rstrip("\n").partition("\t")
+            try:
+                record = json.loads(payload)
+            except json.JSONDecodeError:
+                record = None
+            if not trope.strip() or not isinstance(record, dict):
+                raise PipelineInputError(f"{path}:{number}: expected 'trope<TAB>{{json object}}'")
+            for key in ("char", "movie", "id"):
+                if not isinstance(record.get(key), str) or not record[key].strip():
+                    raise PipelineInputError(f"{path}:{number}: field '{key}' missing or empty")
+            row = TropeCharacter(
+                trope.strip(), record["char"].strip(), record["movie"].strip(),
+                str(record.get("actor") or "").strip(), record["id"].strip(),
+            )
+            if row.char_id in seen:
+                raise PipelineInputError(
+                    f"{path}:{number}: character '{row.freebase_id}' repeats trope '{row.trope}' "
+                    f"(line {seen[row.char_id]})"
+                )
+            seen[row.char_id] = number
+            rows.append(row)
+    if not rows:
+        raise PipelineInputError(f"{path}: no characters")
+    return rows

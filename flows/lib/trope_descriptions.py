@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.lib.cmu_tropes import read_clusters
+from flows.lib.schemas import read_clusters
 from flows.lib.errors import PipelineInputError
 from flows.lib.schemas import TROPE_PAGES, TROPES, read_table, write_table
 
