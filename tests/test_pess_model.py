@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from flows.lib.persona_data import load_persona_examples
-from flows.pess_train import TrainSettings, _optimizer, train_extractor
+from gen_tiny import TINY_BACKBONE
 from models.pess import (
     ExampleSets,
     PersonaExtractor,
@@ -14,14 +14,15 @@ from models.pess import (
     persona_sentences,
     persona_text,
     similarity_sets,
+    train_extractor,
 )
 from models.runtime import load_checkpoint, save_checkpoint
+from models.trainer import TrainSettings, build_optimizer
 from test_persona_data import PESS_FIXTURES
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
-TINY = dict(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12,
-            tiny_d_model=32, tiny_layers=1, tiny_heads=2, tiny_ffn_dim=64)
+TINY = dict(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12, **TINY_BACKBONE)
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +165,12 @@ def test_encoder_lr_scale_scales_or_freezes_the_encoder_only():
     encoder, decoder = extractor.model.get_encoder(), extractor.model.get_decoder()
     shared = {id(w) for w in decoder.parameters()}  # BART: embeddings the decoder shares
     encoder_only = [w for w in encoder.parameters() if id(w) not in shared]
-    halved = _optimizer(extractor, TrainSettings(encoder_lr_scale=0.5))
+    halved = build_optimizer(extractor, TrainSettings(encoder_lr_scale=0.5))
     scaled = {id(w) for group in halved.param_groups if group["lr_scale"] == 0.5 for w in group["params"]}
     assert scaled == {id(w) for w in encoder_only} and encoder_only
     assert sum(len(g["params"]) for g in halved.param_groups) == len(list(extractor.parameters()))
 
-    frozen = _optimizer(extractor, TrainSettings(encoder_lr_scale=0.0, lr=1e-2))
+    frozen = build_optimizer(extractor, TrainSettings(encoder_lr_scale=0.0, lr=1e-2))
     before = {name: w.detach().clone() for name, w in extractor.named_parameters()}
     loss = extractor.losses(["self: i walk my dogs."], ["i have dogs."], [None]).nll
     loss.backward()
