@@ -16,7 +16,7 @@ from flows.lib.config import load_params, param
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import NO_PERSONA, SupportExample
 from flows.lib.persona_inference import decode_windows, history_windows, load_extractor, merged_persona
-from flows.lib.pess_params import decoding_settings, generator_dir, variant_settings
+from flows.lib.pess_params import decoding_settings, generator_path, variant_settings
 from models.generator import SEEKER, SUPPORTER, Decoding, ResponseGenerator, Turn
 from models.pess import PersonaExtractor
 
@@ -60,7 +60,7 @@ def open_session(params: dict[str, Any], variant: str | None, method: str | None
     if variants[variant]["oracle_strategy"]:
         raise PipelineInputError(f"params.yaml: variant {variant!r} needs the gold strategy, which a chat does not have")
     source = variants[variant]["persona"]
-    generator = ResponseGenerator.load(generator_dir(params, source) / "model.pt")
+    generator = ResponseGenerator.load(generator_path(params, source))
     extractor = None if source == NO_PERSONA else load_extractor(param(params, f"gen.extractors.{source}", str), device="cpu")
     return ChatSession(generator, extractor, decoding_settings(params, method), param(params, "gen.context_turns", int),
                        param(params, "pess.include_partner", bool))

@@ -20,7 +20,7 @@ from flows.lib.config import load_params, out_path, param, write_json
 from flows.lib.esconv_examples import load_strategies, split_examples
 from flows.lib.generator_eval import evaluate_variant, samples_markdown
 from flows.lib.orchestration import task_of
-from flows.lib.pess_params import decoding_settings, esconv_dir, generator_dir, sample_decoding, variant_settings
+from flows.lib.pess_params import decoding_settings, esconv_dir, generator_path, sample_decoding, variant_settings
 from flows.lib.schemas import atomic_path
 from models.runtime import load_sentence_model
 
@@ -38,7 +38,7 @@ def gen_eval_flow(method: str | None = None) -> dict:
                                   param(params, "gen.conversations.test", int), strategies,
                                   param(params, "gen.context_turns", int), persona_every)
         results[variant] = task_of(evaluate_variant)(
-            generator_dir(params, spec["persona"]) / "model.pt", examples[: param(params, "gen.eval.max_examples", int) or None],
+            generator_path(params, spec["persona"]), examples[: param(params, "gen.eval.max_examples", int) or None],
             spec["oracle_strategy"], decoding, samples, param(params, "gen.eval.sample_contexts", int), persona_every,
             param(params, "gen.eval.batch_size", int), param(params, "gen.train.seed", int), sentence_model,
             out_path(params, "gen_dir") / "eval" / f"{variant}.json")

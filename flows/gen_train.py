@@ -21,7 +21,7 @@ from prefect import flow
 from flows.lib.config import load_params, out_path, param, write_json
 from flows.lib.esconv_examples import split_examples
 from flows.lib.orchestration import task_of
-from flows.lib.pess_params import esconv_dir, gen_train_settings, generator_config, generator_dir, persona_sources
+from flows.lib.pess_params import esconv_dir, gen_train_settings, generator_config, generator_dir, generator_path, persona_sources
 from flows.lib.schemas import atomic_path
 from models.generator import train_generator
 
@@ -46,10 +46,8 @@ def gen_train_flow(sources: list[str] | None = None) -> dict[str, str]:
         examples = split_examples(esconv_dir(params), out_path(params, "gen_personas"), source, "train",
                                   param(params, "gen.conversations.train", int), config.strategies,
                                   param(params, "gen.context_turns", int), param(params, "gen.persona_every", int))
-        folder = generator_dir(params, source)
-        summaries[source] = task_of(train_generator)(examples, config, settings, folder / "model.pt",
-                                                     folder / "checkpoints" / "last.pt")
-        models[source] = str(folder / "model.pt")
+        summaries[source] = task_of(train_generator)(examples, config, settings, generator_dir(params, source))
+        models[source] = str(generator_path(params, source))
     write_json({"config": asdict(config), "settings": asdict(settings), "sources": summaries},
                out_path(params, "gen_train_metrics"))
     write_loss_plot(summaries, out_path(params, "gen_train_plot"))

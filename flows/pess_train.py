@@ -27,7 +27,7 @@ def pess_train_flow(variant: str | None = None, seed: int | None = None) -> dict
     paths = run_paths(params, variant, seed)
     examples = split_examples(corpus_settings(params), "train")
     summary = task_of(train_extractor)(examples, pess_config(params, variant), train_settings(params, seed),
-                                       paths["model_path"], paths["checkpoint_path"], TrainingCurves(paths["live_dir"]))
+                                       paths["run_dir"], TrainingCurves(paths["live_dir"]))
     write_json(summary, paths["metrics_path"])
     return summary
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from flows.lib.errors import PipelineInputError
-from models import backbone, trainer
+from models import trainer
 from models.backbone import BackboneConfig, BackboneModule, build_backbone
 
 SEEKER, SUPPORTER = "seeker", "supporter"
@@ -254,11 +254,7 @@ class ResponseGenerator(BackboneModule):
 # ---------------------------------------------------------------------------------------------
 # Training (the loop is models/trainer.py)
 
-# the code a trained generator depends on: part of every checkpoint's run key
-TRAINING_CODE = (__file__, trainer.__file__, backbone.__file__)
-
-
-class GeneratorObjective:
+class GeneratorObjective(trainer.Objective):
     """The token-mean NLL of a batch; nothing of its own to checkpoint."""
 
     def __init__(self, generator: ResponseGenerator, device: torch.device):
@@ -268,27 +264,18 @@ class GeneratorObjective:
         loss = self.generator.loss(batch)
         return loss, {"loss": loss.item()}
 
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, saved: dict[str, Any]) -> None:
-        pass
-
 
 def train_generator(
     examples: list[Any],
     config: GeneratorConfig,
     settings: trainer.TrainSettings,
-    model_path: str | os.PathLike,
-    checkpoint_path: str | os.PathLike,
+    run_dir: str | os.PathLike,
 ) -> dict[str, Any]:
-    """Train on `examples` (dataclasses that are SupportCases; resuming from checkpoint_path
-    when this run wrote it), write the final weights to model_path and return a summary with
-    the loss history."""
+    """Train on `examples` (dataclasses that are SupportCases) into run_dir
+    (models.trainer.run_files; resumed when this run wrote its checkpoint) and return a summary
+    with the loss history."""
     if not examples:
         raise PipelineInputError("gen_train: no training examples (check gen.conversations.train)")
-    key = trainer.run_key(config, settings, examples, TRAINING_CODE)
-    summary, _ = trainer.train(lambda: ResponseGenerator(config), GeneratorObjective, examples, settings, key,
-                               model_path, checkpoint_path)
+    summary, _ = trainer.train(ResponseGenerator, config, GeneratorObjective, examples, settings, run_dir)
     return {**summary, "examples_with_persona": sum(1 for e in examples if e.persona),
             "final_loss": summary["final"].get("loss")}

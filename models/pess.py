@@ -65,7 +65,7 @@ import torch
 import torch.nn.functional as F
 
 from flows.lib.errors import PipelineInputError
-from models import backbone, trainer
+from models import trainer
 from models.backbone import BackboneConfig, BackboneModule, build_backbone
 from models.runtime import SENTENCE_MODEL, load_sentence_model
 
@@ -426,11 +426,7 @@ class PersonaExtractor(BackboneModule):
 # ---------------------------------------------------------------------------------------------
 # Training (the loop is models/trainer.py)
 
-# the code a trained extractor depends on: part of every checkpoint's run key
-TRAINING_CODE = (__file__, trainer.__file__, backbone.__file__)
-
-
-class PessObjective:
+class PessObjective(trainer.Objective):
     """The PESS loss of a batch of examples (anything with example_id, history and persona:
     flows.lib.persona_data.PersonaExample). Every `refresh_every` steps the batch is decoded
     and its similarity sets are kept per example, so that a later step reuses them."""
@@ -462,16 +458,13 @@ def train_extractor(
     examples: list[Any],
     config: PessConfig,
     settings: trainer.TrainSettings,
-    model_path: str | os.PathLike,
-    checkpoint_path: str | os.PathLike,
+    run_dir: str | os.PathLike,
     rows: trainer.RowLog | None = None,
 ) -> dict[str, Any]:
-    """Train an extractor on `examples` (resuming from checkpoint_path when this run wrote it),
-    write its weights to model_path and return a summary of the run."""
+    """Train an extractor on `examples` into run_dir (models.trainer.run_files; resumed when
+    this run wrote its checkpoint) and return a summary of the run."""
     if not examples:
         raise PipelineInputError("pess_train: no training examples (check pess.files and pess.split)")
-    key = trainer.run_key(config, settings, examples, TRAINING_CODE)
-    summary, objective = trainer.train(lambda: PersonaExtractor(config), PessObjective, examples, settings, key,
-                                       model_path, checkpoint_path, rows)
+    summary, objective = trainer.train(PersonaExtractor, config, PessObjective, examples, settings, run_dir, rows)
     summary.pop("history")  # the curves are in the rows' log
     return {**summary, "kept_sets": len(objective.kept), "config": asdict(config), "settings": asdict(settings)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from flows.lib.config import file_sha256
+from models import backbone
 from models.backbone import BackboneModule
 from models.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
 
@@ -44,14 +45,16 @@ class TrainSettings:
     encoder_lr_scale: float = 1.0  # lr multiplier of the encoder's own weights; 0 freezes them (see build_optimizer)
 
 
-class Objective(Protocol):
-    """The model-specific half of a training step."""
+class Objective:
+    """The model-specific half of a training step; this base keeps no state of its own."""
 
     def step_loss(self, batch: list[Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss to minimise on `batch` and the scalars of this step's history row."""
+        raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
         """Entries of its own for the checkpoint (weights_only-safe)."""
+        return {}
 
     def load_state(self, saved: dict[str, Any]) -> None:
         """Take them back from a resumed checkpoint."""
@@ -104,11 +107,18 @@ def build_optimizer(module: BackboneModule, settings: TrainSettings) -> torch.op
     )
 
 
-def run_key(config: Any, settings: TrainSettings, examples: Sequence[Any], code_files: Sequence[str | os.PathLike]) -> str:
+def run_files(run_dir: str | Path) -> tuple[Path, Path]:
+    """(final weights, resumable checkpoint) of a training run: <run_dir>/model.pt and
+    <run_dir>/checkpoints/last.pt."""
+    return Path(run_dir) / "model.pt", Path(run_dir) / "checkpoints" / "last.pt"
+
+
+def run_key(model_class: type, config: Any, settings: TrainSettings, examples: Sequence[Any]) -> str:
     """Identity of a training run (model config, settings, example dataclasses, the source of
-    the code that trains): a checkpoint resumes only the run that wrote it. Device and threads
-    are left out: a run may resume on other hardware."""
+    the model's module, the backbone and this loop): a checkpoint resumes only the run that
+    wrote it. Device and threads are left out: a run may resume on other hardware."""
     data = hashlib.sha256(json.dumps([asdict(e) for e in examples], sort_keys=True).encode()).hexdigest()
+    code_files = (sys.modules[model_class.__module__].__file__, backbone.__file__, __file__)
     code = {Path(path).name: file_sha256(path) for path in code_files}
     payload = {"config": asdict(config), "settings": {**asdict(settings), "device": None, "threads": None},
                "examples": data, "code": code}
@@ -134,30 +144,32 @@ def resume_run(checkpoint_path: str | Path, key: str, model: torch.nn.Module, op
 
 
 def train(
-    build_model: Callable[[], BackboneModule],
-    objective_of: Callable[[BackboneModule, torch.device], Objective],
+    model_class: type[BackboneModule],
+    config: Any,
+    objective_class: Callable[[BackboneModule, torch.device], Objective],
     examples: Sequence[Any],
     settings: TrainSettings,
-    key: str,
-    model_path: str | Path,
-    checkpoint_path: str | Path,
+    run_dir: str | Path,
     rows: RowLog | None = None,
 ) -> tuple[dict[str, Any], Objective]:
-    """Train the model `build_model` makes (after seeding) on `examples` for settings.steps,
-    resuming from checkpoint_path when run `key` wrote it; write the final weights to
-    model_path. Returns a summary of the run (with its history rows) and the objective."""
+    """Train model_class(config), built after seeding, on `examples` for settings.steps with
+    the loss of objective_class(model, device), resuming from the run's checkpoint when this
+    run (`run_key`) wrote it; write the final weights (`run_files`). Returns a summary of the
+    run (with its history rows) and the objective."""
+    key = run_key(model_class, config, settings, examples)
+    model_path, checkpoint_path = run_files(run_dir)
     seed_everything(settings.seed)
     device = pick_device(settings.device)
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    model = build_model().to(device)
+    model = model_class(config).to(device)
     optimizer = build_optimizer(model, settings)
     history: list[dict[str, float]] = []  # one row per log_every steps
     window: list[dict[str, float]] = []  # the steps since the last row
     start = 0
     saved = resume_run(checkpoint_path, key, model, optimizer, device)
     # the objective comes after the resume: what it builds may draw on the RNGs just restored
-    objective = objective_of(model, device)
+    objective = objective_class(model, device)
     if saved:
         objective.load_state(saved)
         history, window, start = saved["history"], saved["window"], saved["step"]

@@ -30,7 +30,7 @@ def settings(**overrides) -> TrainSettings:
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, shared_data, examples, monkeypatch):
     config = tiny_generator_config(shared_data)
-    straight = train_generator(examples, config, settings(), tmp_path / "a.pt", tmp_path / "a_last.pt")
+    straight = train_generator(examples, config, settings(), tmp_path / "a")
     assert straight["resumed_from"] == 0 and len(straight["history"]) == 4
 
     real_rate = trainer.learning_rate
@@ -42,16 +42,16 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, shared_data, e
 
     monkeypatch.setattr(trainer, "learning_rate", killed_at_step_2)
     with pytest.raises(KeyboardInterrupt):
-        train_generator(examples, config, settings(), tmp_path / "b.pt", tmp_path / "b_last.pt")
-    assert load_checkpoint(tmp_path / "b_last.pt")["step"] == 2 and not (tmp_path / "b.pt").exists()
+        train_generator(examples, config, settings(), tmp_path / "b")
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 2 and not (tmp_path / "b" / "model.pt").exists()
     monkeypatch.setattr(trainer, "learning_rate", real_rate)
-    resumed = train_generator(examples, config, settings(), tmp_path / "b.pt", tmp_path / "b_last.pt")
+    resumed = train_generator(examples, config, settings(), tmp_path / "b")
     assert resumed["resumed_from"] == 2 and resumed["steps_this_run"] == 2
     assert resumed["history"] == straight["history"]
-    a, b = load_checkpoint(tmp_path / "a.pt")["model"], load_checkpoint(tmp_path / "b.pt")["model"]
+    a, b = load_checkpoint(tmp_path / "a" / "model.pt")["model"], load_checkpoint(tmp_path / "b" / "model.pt")["model"]
     assert all(torch.equal(a[name], b[name]) for name in a)
 
-    other = train_generator(examples, config, settings(lr=5e-4), tmp_path / "b.pt", tmp_path / "b_last.pt")
+    other = train_generator(examples, config, settings(lr=5e-4), tmp_path / "b")
     assert other["resumed_from"] == 0  # a checkpoint of other settings is not resumed
 
 

@@ -246,7 +246,7 @@ def test_a_few_steps_of_full_pess_lower_the_loss(tmp_path):
     examples = tiny_examples()
     config = PessConfig(**TINY, refresh_every=2)
     settings = TrainSettings(steps=30, batch_size=4, lr=3e-3, warmup_steps=2, seed=5, checkpoint_every=10, log_every=5, device="cpu")
-    summary = train_extractor(examples, config, settings, tmp_path / "model.pt", tmp_path / "last.pt")
+    summary = train_extractor(examples, config, settings, tmp_path)
     assert summary["kept_sets"] > 0
     torch.manual_seed(settings.seed)
     untrained = PersonaExtractor(config).eval()  # the same initial weights as the run
@@ -263,7 +263,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
     examples = tiny_examples()
     config = PessConfig(**TINY, refresh_every=2)
     settings = TrainSettings(steps=6, batch_size=4, lr=1e-3, warmup_steps=1, seed=2, checkpoint_every=2, log_every=3, device="cpu")
-    unbroken = train_extractor(examples, config, settings, tmp_path / "a" / "model.pt", tmp_path / "a" / "last.pt")
+    unbroken = train_extractor(examples, config, settings, tmp_path / "a")
 
     calls = {"n": 0}
     real_losses = PersonaExtractor.losses
@@ -276,10 +276,10 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
     monkeypatch.setattr(PersonaExtractor, "losses", crash_on_fifth_step)
     with pytest.raises(KeyboardInterrupt):
-        train_extractor(examples, config, settings, tmp_path / "b" / "model.pt", tmp_path / "b" / "last.pt")
-    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 4
+        train_extractor(examples, config, settings, tmp_path / "b")
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 4
     monkeypatch.setattr(PersonaExtractor, "losses", real_losses)
-    resumed = train_extractor(examples, config, settings, tmp_path / "b" / "model.pt", tmp_path / "b" / "last.pt")
+    resumed = train_extractor(examples, config, settings, tmp_path / "b")
     assert resumed["resumed_from"] == 4 and resumed["steps_this_run"] == 2
     assert resumed["final"] == unbroken["final"]
     a, b = load_checkpoint(tmp_path / "a" / "model.pt")["model"], load_checkpoint(tmp_path / "b" / "model.pt")["model"]

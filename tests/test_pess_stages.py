@@ -4,6 +4,7 @@ import shutil
 import pyarrow as pa
 import pytest
 import yaml
+from conftest import SHARED_DATA
 from gen_tiny import TINY_PARAMS
 from test_pess_model import tiny_extractor
 from test_persona_data import PESS_FIXTURES
@@ -114,7 +115,7 @@ def tiny_project(root):
     (data / "persona_chat").mkdir(parents=True)
     shutil.copy(PESS_FIXTURES / "synthetic_tiny.csv", data / "persona_chat")
     (data / "esconv").mkdir()
-    shutil.copy(PROJECT_ROOT.parent / "shared" / "data" / "esconv" / "strategy.json", data / "esconv")
+    shutil.copy(SHARED_DATA / "esconv" / "strategy.json", data / "esconv")
     (data / "esconv" / "train.txt").write_text((PESS_FIXTURES / "esconv_tiny.txt").read_text())
     (data / "esconv" / "valid.txt").write_text("")
     (data / "esconv" / "test.txt").write_text("")

@@ -24,6 +24,7 @@ from flows.lib.persona_data import PersonaExample
 from flows.lib.persona_inference import generate_all
 from flows.lib.text_metrics import bleu, distinct, minilm_embedding_f1, rouge
 from models.pess import PersonaExtractor, SentenceScorer, SimilaritySets, persona_sentences, similarity_sets, train_extractor
+from models.trainer import run_files
 
 
 def similarity_prf(gold: list[list[str]], generated: list[list[str]], sets: list[SimilaritySets]) -> dict[str, float]:
@@ -73,17 +74,17 @@ def train_and_score(
     sweep_dir: str | Path,
     metrics_path: str | Path,
 ) -> dict[str, Any]:
-    """Train every run (name -> {variant, tau, seed, config, settings}) into <sweep_dir>/<name>/
-    (resumable) and score it on `evaluation` at the fixed eval_tau, so that rows compare
+    """Train every run (name -> {variant, tau, seed, config, settings}) in <sweep_dir>/<name>/
+    (resumable: models.trainer.run_files) and score it on `evaluation` at the fixed eval_tau, so that rows compare
     training settings, not scoring thresholds; the results so far go to metrics_path after
     each run, so a killed sweep loses at most the run in hand."""
     results: dict[str, Any] = {}
     scorer = None
     for name, run in runs.items():
         config, settings = run["config"], run["settings"]
-        folder = Path(sweep_dir) / name
-        summary = train_extractor(train, config, settings, folder / "model.pt", folder / "checkpoint.pt")
-        extractor = PersonaExtractor.load(folder / "model.pt")
+        run_dir = Path(sweep_dir) / name
+        summary = train_extractor(train, config, settings, run_dir)
+        extractor = PersonaExtractor.load(run_files(run_dir)[0])
         scorer = scorer or SentenceScorer(config.sentence_model, extractor.device)
         metrics, _ = evaluate_extractor(extractor, evaluation, scorer, eval_tau, batch_size)
         results[name] = {

@@ -12,7 +12,7 @@ from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import NO_PERSONA, load_strategies
 from models.generator import Decoding, GeneratorConfig
 from models.pess import PessConfig
-from models.trainer import TrainSettings
+from models.trainer import TrainSettings, run_files
 
 # which auxiliary losses each ablation keeps: (completeness, consistency)
 VARIANTS = {"base": (False, False), "completeness": (True, False), "consistency": (False, True), "full": (True, True)}
@@ -99,17 +99,18 @@ def train_settings(params: dict[str, Any], seed: int | None = None, steps: int |
 
 
 def run_paths(params: dict[str, Any], variant: str | None = None, seed: int | None = None) -> dict[str, Path]:
-    """Where a pess_train run writes: the default run (pess.variant, pess.train.seed) under
-    paths.pess_dir, an explicit variant or seed under <pess_dir>/<variant>[-seed<seed>]/ (e.g.
-    the `base` extractor the generator compares against), its metrics and dvclive folder
-    named after paths.pess_train_metrics and paths.pess_train_live with the suffix _<run>."""
+    """Where a pess_train run writes: the default run (pess.variant, pess.train.seed) in
+    paths.pess_dir, an explicit variant or seed in <pess_dir>/<variant>[-seed<seed>]/ (e.g. the
+    `base` extractor the generator compares against): model.pt and checkpoints/
+    (models.trainer.run_files); its metrics and dvclive folder are paths.pess_train_metrics and
+    paths.pess_train_live with the suffix _<run>."""
     name = "-".join(([variant] if variant else []) + ([f"seed{seed}"] if seed is not None else []))
-    folder = out_path(params, "pess_dir") / name
+    run_dir = out_path(params, "pess_dir") / name
     metrics, live = out_path(params, "pess_train_metrics"), out_path(params, "pess_train_live")
     suffix = f"_{name}" if name else ""
     return {
-        "model_path": folder / "model.pt",
-        "checkpoint_path": folder / "checkpoints" / "last.pt",
+        "run_dir": run_dir,
+        "model_path": run_files(run_dir)[0],
         "metrics_path": metrics.with_name(f"{metrics.stem}{suffix}{metrics.suffix}"),
         "live_dir": live.with_name(f"{live.name}{suffix}"),
     }
@@ -180,8 +181,14 @@ def extractor_paths(params: dict[str, Any]) -> dict[str, str]:
 
 
 def generator_dir(params: dict[str, Any], source: str) -> Path:
-    """<paths.gen_dir>/<source>/: model.pt and checkpoints/ of the generator of one persona source."""
+    """<paths.gen_dir>/<source>/: the run folder of the generator of one persona source
+    (model.pt and checkpoints/: models.trainer.run_files)."""
     return out_path(params, "gen_dir") / source
+
+
+def generator_path(params: dict[str, Any], source: str) -> Path:
+    """The trained generator of one persona source."""
+    return run_files(generator_dir(params, source))[0]
 
 
 def decoding_settings(params: dict[str, Any], method: str | None = None) -> Decoding:
