@@ -35,7 +35,8 @@ def main() -> None:
 
     from flows.lib.config import load_params
     from flows.lib.esconv_examples import build_examples, load_split
-    from flows.lib.pess_params import decoding_settings, esconv_dir, gen_train_settings, generator_config
+    from flows.lib.gen_params import decoding_settings, gen_train_settings, generator_config
+    from flows.lib.pess_params import esconv_dir
     from models.generator import ResponseGenerator
     from models.trainer import batch_at, build_optimizer
 

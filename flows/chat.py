@@ -15,10 +15,10 @@ from typing import Any, TextIO
 from flows.lib.config import load_params, param
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import NO_PERSONA, SupportExample
-from flows.lib.persona_inference import decode_windows, history_windows, load_extractor, merged_persona
-from flows.lib.pess_params import decoding_settings, generator_path, variant_settings
+from flows.lib.persona_inference import decode_windows, history_windows, merged_persona
+from flows.lib.gen_params import decoding_settings, generator_path, variant_settings
 from models.generator import SEEKER, SUPPORTER, Decoding, ResponseGenerator, Turn
-from models.pess import PersonaExtractor
+from models.pess import PersonaExtractor, load_extractor
 
 
 class ChatSession:

@@ -20,7 +20,8 @@ from flows.lib.config import load_params, out_path, param, write_json
 from flows.lib.esconv_examples import load_strategies, split_examples
 from flows.lib.generator_eval import evaluate_variant, samples_markdown
 from flows.lib.orchestration import task_of
-from flows.lib.pess_params import decoding_settings, esconv_dir, generator_path, sample_decoding, variant_settings
+from flows.lib.gen_params import decoding_settings, generator_path, sample_decoding, variant_settings
+from flows.lib.pess_params import esconv_dir
 from flows.lib.schemas import atomic_path
 from models.runtime import load_sentence_model
 

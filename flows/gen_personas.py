@@ -16,7 +16,8 @@ from flows.lib.config import load_params, out_path, param
 from flows.lib.esconv_examples import load_split, load_strategies
 from flows.lib.orchestration import task_of
 from flows.lib.persona_inference import write_gen_personas
-from flows.lib.pess_params import esconv_dir, extractor_paths
+from flows.lib.gen_params import extractor_paths
+from flows.lib.pess_params import esconv_dir
 
 
 @flow(name="gen_personas")

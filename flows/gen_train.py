@@ -21,7 +21,8 @@ from prefect import flow
 from flows.lib.config import load_params, out_path, param, write_json
 from flows.lib.esconv_examples import split_examples
 from flows.lib.orchestration import task_of
-from flows.lib.pess_params import esconv_dir, gen_train_settings, generator_config, generator_dir, generator_path, persona_sources
+from flows.lib.gen_params import gen_train_settings, generator_config, generator_dir, generator_path, persona_sources
+from flows.lib.pess_params import esconv_dir
 from flows.lib.schemas import atomic_path
 from models.generator import train_generator
 

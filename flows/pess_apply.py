@@ -15,10 +15,10 @@ from prefect import flow
 from flows.lib.config import load_params, out_path, param, snippets_path, write_json
 from flows.lib.esconv_examples import ESCONV_FILES, load_strategies, load_split
 from flows.lib.orchestration import task_of
-from flows.lib.persona_inference import character_persona_rows, load_extractor, persona_summary, seeker_persona_rows
+from flows.lib.persona_inference import character_persona_rows, persona_summary, seeker_persona_rows
 from flows.lib.pess_params import esconv_dir, run_paths
 from flows.lib.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
-from models.pess import SentenceScorer
+from models.pess import SentenceScorer, load_extractor
 
 
 @flow(name="pess_apply")

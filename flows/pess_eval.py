@@ -14,9 +14,8 @@ from flows.lib.config import choice, load_params, out_path, param, write_json
 from flows.lib.extractor_eval import evaluate_extractor
 from flows.lib.orchestration import task_of
 from flows.lib.persona_data import split_examples
-from flows.lib.persona_inference import load_extractor
 from flows.lib.pess_params import corpus_settings, run_paths
-from models.pess import SentenceScorer
+from models.pess import SentenceScorer, load_extractor
 
 
 @flow(name="pess_eval")

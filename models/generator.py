@@ -254,6 +254,7 @@ class ResponseGenerator(BackboneModule):
 # ---------------------------------------------------------------------------------------------
 # Training (the loop is models/trainer.py)
 
+
 class GeneratorObjective(trainer.Objective):
     """The token-mean NLL of a batch; nothing of its own to checkpoint."""
 

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence, TypeVar
 
 import numpy as np
@@ -424,7 +424,24 @@ class PersonaExtractor(BackboneModule):
 
 
 # ---------------------------------------------------------------------------------------------
+# Inference
+
+
+def load_extractor(model_path: str | os.PathLike, num_beams: int | None = None, device: str = "auto") -> PersonaExtractor:
+    """A trained extractor in eval mode, decoding with `num_beams` when given."""
+    extractor = PersonaExtractor.load(model_path, device)
+    if num_beams is not None:
+        extractor.config = replace(extractor.config, num_beams=num_beams)
+    return extractor
+
+
+def generate_all(extractor: PersonaExtractor, histories: list[str], batch_size: int) -> list[str]:
+    return [text for start in range(0, len(histories), batch_size) for text in extractor.generate(histories[start : start + batch_size])]
+
+
+# ---------------------------------------------------------------------------------------------
 # Training (the loop is models/trainer.py)
+
 
 class PessObjective(trainer.Objective):
     """The PESS loss of a batch of examples (anything with example_id, history and persona:

@@ -8,7 +8,7 @@ from flows.lib.config import load_params, out_path
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
 from flows.lib.generator_eval import other_personas, sample_examples
-from flows.lib.pess_params import decoding_settings, variant_settings
+from flows.lib.gen_params import decoding_settings, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
 from models.generator import Turn
 

@@ -8,7 +8,7 @@ from flows.gen_train import write_loss_plot
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import build_examples, load_split
-from flows.lib.pess_params import gen_train_settings, generator_config, persona_sources
+from flows.lib.gen_params import gen_train_settings, generator_config, persona_sources
 from models.generator import train_generator
 from models.runtime import load_checkpoint
 from models.trainer import TrainSettings

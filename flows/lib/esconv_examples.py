@@ -188,7 +188,7 @@ def build_examples(
 
 
 # ---------------------------------------------------------------------------------------------
-# the data of the gen stages: ESConv subsets and the persona cache of gen_personas
+# the examples of the gen stages: a split's subset with the personas of one source (gen_personas)
 
 
 def load_personas(path: str | Path, source: str) -> dict[tuple[str, int], list[str]]:

@@ -21,9 +21,9 @@ import numpy as np
 
 from flows.lib.config import write_json
 from flows.lib.persona_data import PersonaExample
-from flows.lib.persona_inference import generate_all
 from flows.lib.text_metrics import bleu, distinct, minilm_embedding_f1, rouge
-from models.pess import PersonaExtractor, SentenceScorer, SimilaritySets, persona_sentences, similarity_sets, train_extractor
+from models.pess import (PersonaExtractor, SentenceScorer, SimilaritySets, generate_all, persona_sentences, similarity_sets,
+                         train_extractor)
 from models.trainer import run_files
 
 

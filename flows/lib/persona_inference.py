@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,22 +29,10 @@ from flows.lib.esconv_examples import EsconvConversation, persona_points
 from flows.lib.persona_data import format_history
 from flows.lib.schemas import GEN_PERSONAS, write_table
 from models.generator import SEEKER
-from models.pess import PersonaExtractor, SentenceScorer, persona_sentences, persona_text
+from models.pess import PersonaExtractor, SentenceScorer, load_extractor, persona_sentences, persona_text
 from models.runtime import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
-
-
-def load_extractor(model_path: str | Path, num_beams: int | None = None, device: str = "auto") -> PersonaExtractor:
-    """A trained extractor in eval mode, decoding with `num_beams` when given."""
-    extractor = PersonaExtractor.load(model_path, device)
-    if num_beams is not None:
-        extractor.config = replace(extractor.config, num_beams=num_beams)
-    return extractor
-
-
-def generate_all(extractor: PersonaExtractor, histories: list[str], batch_size: int) -> list[str]:
-    return [text for start in range(0, len(histories), batch_size) for text in extractor.generate(histories[start : start + batch_size])]
 
 
 # ---------------------------------------------------------------------------------------------
