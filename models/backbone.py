@@ -38,11 +38,6 @@ class BackboneConfig:
         # tiny-bart borrows the offline MiniLM WordPiece vocabulary: nothing to download
         return sentence_model_path(self.sentence_model) if self.backbone in BACKBONES else self.backbone
 
-    def backbone_fields(self) -> dict[str, Any]:
-        """This config's BackboneConfig fields, to build another model on the same backbone."""
-        return {name: getattr(self, name) for name in BackboneConfig.__dataclass_fields__}
-
-
 def build_backbone(config: BackboneConfig, model_config: dict[str, Any] | None):
     """The HF seq2seq model and its tokenizer. model_config given: rebuild that architecture
     with random weights (a checkpoint's state dict follows); else warm-start."""

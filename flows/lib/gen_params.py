@@ -3,14 +3,14 @@
 of `paths:`. Every range check names the param."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from flows.lib.config import choice, out_path, param
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import NO_PERSONA, load_strategies
-from flows.lib.pess_params import esconv_dir, pess_config, read_train_settings
+from flows.lib.pess_params import backbone_config, esconv_dir, read_train_settings
 from models.generator import Decoding, GeneratorConfig
 from models.trainer import TrainSettings, run_files
 
@@ -18,7 +18,7 @@ from models.trainer import TrainSettings, run_files
 def generator_config(params: dict[str, Any]) -> GeneratorConfig:
     """Lengths from gen.model; the backbone and its tiny sizes are PESS's (pess.model)."""
     return GeneratorConfig(
-        **{**pess_config(params).backbone_fields(),
+        **{**asdict(backbone_config(params)),
            "max_source_len": param(params, "gen.model.max_source_len", int),
            "max_target_len": param(params, "gen.model.max_target_len", int)},
         strategies=load_strategies(esconv_dir(params) / "strategy.json"),

@@ -3,11 +3,13 @@ pess_sweep), bench_pess and flows/lib/gen_params.py: section `pess`, the ESConv 
 (`esconv.dir`), the paths of `paths:`. Every range check names the param."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from flows.lib.config import choice, data_path, out_path, param
 from flows.lib.errors import PipelineInputError
+from models.backbone import BackboneConfig
 from models.pess import PessConfig
 from models.trainer import TrainSettings, run_files
 
@@ -34,14 +36,31 @@ def corpus_settings(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def backbone_config(params: dict[str, Any]) -> BackboneConfig:
+    """The backbone of pess.model, which the generator shares (with lengths of its own)."""
+    for key, low in (("pess.model.max_source_len", 8), ("pess.model.max_target_len", 2)):
+        if param(params, key, int) < low:
+            raise PipelineInputError(f"params.yaml: param '{key}' must be >= {low}, got {param(params, key)}")
+    return BackboneConfig(
+        backbone=param(params, "pess.model.backbone", str),
+        max_source_len=param(params, "pess.model.max_source_len", int),
+        max_target_len=param(params, "pess.model.max_target_len", int),
+        tiny_d_model=param(params, "pess.model.tiny.d_model", int),
+        tiny_layers=param(params, "pess.model.tiny.layers", int),
+        tiny_heads=param(params, "pess.model.tiny.heads", int),
+        tiny_ffn_dim=param(params, "pess.model.tiny.ffn_dim", int),
+        cross_attention_init=choice(params, "pess.model.cross_attention_init", ["random", "self_attention"]),
+        sentence_model=param(params, "embed.model", str),
+    )
+
+
 def pess_config(params: dict[str, Any], variant: str | None = None, tau: float | None = None) -> PessConfig:
     """PessConfig from params; `variant` (default pess.variant) zeroes the losses it drops."""
     variant = variant or choice(params, "pess.variant", list(VARIANTS))
     if variant not in VARIANTS:
         raise PipelineInputError(f"pess variant {variant!r}; valid: {', '.join(VARIANTS)}")
     keep_completeness, keep_consistency = VARIANTS[variant]
-    for key, low in (("pess.loss.refresh_every", 1), ("pess.model.max_source_len", 8), ("pess.model.max_target_len", 2),
-                     ("pess.model.max_sentence_len", 1), ("pess.generate.num_beams", 1)):
+    for key, low in (("pess.loss.refresh_every", 1), ("pess.model.max_sentence_len", 1), ("pess.generate.num_beams", 1)):
         if param(params, key, int) < low:
             raise PipelineInputError(f"params.yaml: param '{key}' must be >= {low}, got {param(params, key)}")
     if not 0 <= param(params, "pess.loss.decoder_token_dropout", (int, float)) < 1:
@@ -50,15 +69,8 @@ def pess_config(params: dict[str, Any], variant: str | None = None, tau: float |
         if not 0 < param(params, key, (int, float)) <= 1:
             raise PipelineInputError(f"params.yaml: param '{key}' must be in (0, 1], got {param(params, key)}")
     return PessConfig(
-        backbone=param(params, "pess.model.backbone", str),
-        max_source_len=param(params, "pess.model.max_source_len", int),
-        max_target_len=param(params, "pess.model.max_target_len", int),
+        **asdict(backbone_config(params)),
         max_sentence_len=param(params, "pess.model.max_sentence_len", int),
-        tiny_d_model=param(params, "pess.model.tiny.d_model", int),
-        tiny_layers=param(params, "pess.model.tiny.layers", int),
-        tiny_heads=param(params, "pess.model.tiny.heads", int),
-        tiny_ffn_dim=param(params, "pess.model.tiny.ffn_dim", int),
-        cross_attention_init=choice(params, "pess.model.cross_attention_init", ["random", "self_attention"]),
         tau=float(tau if tau is not None else param(params, "pess.loss.tau", (int, float))),
         lambda_completeness=float(param(params, "pess.loss.lambda_completeness", (int, float))) * keep_completeness,
         lambda_consistency=float(param(params, "pess.loss.lambda_consistency", (int, float))) * keep_consistency,
@@ -66,7 +78,6 @@ def pess_config(params: dict[str, Any], variant: str | None = None, tau: float |
         refresh_every=param(params, "pess.loss.refresh_every", int),
         decoder_token_dropout=float(param(params, "pess.loss.decoder_token_dropout", (int, float))),
         num_beams=param(params, "pess.generate.num_beams", int),
-        sentence_model=param(params, "embed.model", str),
     )
 
 
