@@ -34,11 +34,11 @@ def main() -> None:
     import torch
 
     from flows.lib.config import load_params
-    from flows.lib.esconv_examples import build_examples, esconv_dir, load_split
-    from flows.gen_eval import decoding_settings
-    from flows.gen_train import gen_train_settings, generator_config
-    from flows.pess_train import _optimizer, batch_at
+    from flows.lib.esconv_examples import build_examples, load_split
+    from flows.lib.gen_params import decoding_settings, gen_train_settings, generator_config
+    from flows.lib.pess_params import esconv_dir
     from models.generator import ResponseGenerator
+    from models.trainer import batch_at, build_optimizer
 
     torch.set_num_threads(args.threads)
     params = load_params(ROOT / "params.yaml")
@@ -48,7 +48,7 @@ def main() -> None:
         params["gen"]["context_turns"], params["gen"]["persona_every"])]
     torch.manual_seed(0)
     generator = ResponseGenerator(config).train()
-    optimizer = _optimizer(generator, settings)
+    optimizer = build_optimizer(generator, settings)
     step_seconds = []
     for step in range(args.steps + 2):
         started = time.perf_counter()

@@ -46,20 +46,20 @@ def main() -> None:
     import torch
 
     from flows.lib.config import load_params
-    from flows.lib.persona_data import load_persona_examples
-    from flows.pess_train import _optimizer, batch_at, corpus_settings, pess_config, train_settings
+    from flows.lib.persona_data import split_examples
+    from flows.lib.pess_params import corpus_settings, pess_config, train_settings
     from models.pess import PersonaExtractor, SentenceScorer, persona_sentences
-    from models.runtime import load_checkpoint
+    from models.trainer import batch_at, build_optimizer
 
     torch.set_num_threads(args.threads)
     params = load_params(ROOT / "params.yaml")
     config, settings = pess_config(params, "full"), train_settings(params)
-    examples = [e for e in load_persona_examples(**corpus_settings(params)) if e.split == "train"]
+    examples = split_examples(corpus_settings(params), "train")
     batch = batch_at(examples, 0, settings.batch_size, settings.seed)
     histories, golds = [e.history for e in batch], [e.persona for e in batch]
     torch.manual_seed(0)
     extractor = PersonaExtractor(config).train()
-    optimizer = _optimizer(extractor, settings)
+    optimizer = build_optimizer(extractor, settings)
     scorer = SentenceScorer(config.sentence_model)
     kept = extractor.refresh_sets(histories, golds, scorer)
 
@@ -75,8 +75,7 @@ def main() -> None:
 
     model_path = ROOT / args.model
     trained = model_path.exists()
-    decoder = PersonaExtractor.from_checkpoint(load_checkpoint(model_path)) if trained else extractor
-    decoder.eval()
+    decoder = PersonaExtractor.load(model_path) if trained else extractor.eval()
     decode_histories = [e.history for e in examples[: args.decode]]
     size = params["pess"]["generate"]["batch_size"]
     decoder.generate(decode_histories[:size])  # warm-up

@@ -3,7 +3,7 @@
 Each line read from stdin is a seeker turn (EOF or an empty stdin ends the chat). After each
 turn the seeker persona inferred so far is printed, then the supporter's reply with the
 strategy it chose. The models are the ones params.yaml names: the generator of the variant
-(gen.chat.variant or --variant) from gen.artifacts and, for a persona variant, its extractor
+(gen.chat.variant or --variant) under paths.gen_dir and, for a persona variant, its extractor
 from gen.extractors. Works with piped input: `printf 'hi\\nI lost my job\\n' | personas chat`.
 """
 from __future__ import annotations
@@ -14,13 +14,11 @@ from typing import Any, TextIO
 
 from flows.lib.config import load_params, param
 from flows.lib.errors import PipelineInputError
-from flows.lib.esconv_examples import NO_PERSONA, SEEKER, SUPPORTER, SupportExample, Turn
-from flows.gen_eval import decoding_settings, load_generator, variant_settings
-from flows.gen_personas import decode_windows, history_windows, merged_persona
-from flows.gen_train import model_path
-from flows.pess_eval import load_extractor
-from models.generator import Decoding, ResponseGenerator
-from models.pess import PersonaExtractor
+from flows.lib.esconv_examples import NO_PERSONA, SupportExample
+from flows.lib.persona_inference import decode_windows, history_windows, merged_persona
+from flows.lib.gen_params import decoding_settings, generator_path, variant_settings
+from models.generator import SEEKER, SUPPORTER, Decoding, ResponseGenerator, Turn
+from models.pess import PersonaExtractor, load_extractor
 
 
 class ChatSession:
@@ -62,7 +60,7 @@ def open_session(params: dict[str, Any], variant: str | None, method: str | None
     if variants[variant]["oracle_strategy"]:
         raise PipelineInputError(f"params.yaml: variant {variant!r} needs the gold strategy, which a chat does not have")
     source = variants[variant]["persona"]
-    generator = load_generator(model_path(param(params, "gen.artifacts", str), source))
+    generator = ResponseGenerator.load(generator_path(params, source))
     extractor = None if source == NO_PERSONA else load_extractor(param(params, f"gen.extractors.{source}", str), device="cpu")
     return ChatSession(generator, extractor, decoding_settings(params, method), param(params, "gen.context_turns", int),
                        param(params, "pess.include_partner", bool))

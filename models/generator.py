@@ -15,53 +15,52 @@ and the response is conditioned on it. Training is the token-mean NLL over the w
 so strategy prediction is part of the LM loss. At inference the strategy is the argmax over
 the 8 strategy logits at the first step (or the gold one, forced, in the oracle variant); the
 response is then decoded after the prefix [start, strategy] with the strategy and marker
-tokens banned. The backbone is the PESS one (models.pess): MiniLM bert2bert warm start
+tokens banned. The backbone is the PESS one (models/backbone.py): MiniLM bert2bert warm start
 offline, a hub seq2seq id where a hub is reachable, or a tiny random BART for tests.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import torch
 from torch import nn
 
 from flows.lib.errors import PipelineInputError
-from flows.lib.esconv_examples import SEEKER, SupportExample, Turn
-from models.pess import BackboneModule, PessConfig, build_backbone
-from models.runtime import SENTENCE_MODEL
+from models import trainer
+from models.backbone import BackboneConfig, BackboneModule, build_backbone
 
+SEEKER, SUPPORTER = "seeker", "supporter"
 PERSONA_MARK, CONTEXT_MARK = "<persona>", "<context>"
-SPEAKER_MARKS = {SEEKER: "<seeker>", "supporter": "<supporter>"}
+SPEAKER_MARKS = {SEEKER: "<seeker>", SUPPORTER: "<supporter>"}
 MARKERS = (PERSONA_MARK, CONTEXT_MARK, *SPEAKER_MARKS.values())
 
 
-@dataclass
-class GeneratorConfig:
-    strategies: list[str] = field(default_factory=list)  # strategy tokens in strategy.json order
-    backbone: str = "minilm-bert2bert"  # as pess.model.backbone
-    max_source_len: int = 128  # persona + context tokens, start/end included
-    max_persona_len: int = 48  # the persona's share of the source
-    max_target_len: int = 40  # strategy + response + end
-    tiny_d_model: int = 64  # tiny-bart only
-    tiny_layers: int = 2
-    tiny_heads: int = 4
-    tiny_ffn_dim: int = 128
-    cross_attention_init: str = "random"  # as pess.model.cross_attention_init
-    sentence_model: str = SENTENCE_MODEL  # the offline tokenizer of the MiniLM / tiny backbones
+@dataclass(frozen=True)
+class Turn:
+    speaker: str  # SEEKER | SUPPORTER
+    text: str
+    strategy: str = ""  # the strategy token, e.g. "[Question]"; supporter turns only
 
-    def backbone_config(self) -> PessConfig:
-        return PessConfig(
-            backbone=self.backbone,
-            max_source_len=self.max_source_len,
-            max_target_len=self.max_target_len,
-            tiny_d_model=self.tiny_d_model,
-            tiny_layers=self.tiny_layers,
-            tiny_heads=self.tiny_heads,
-            tiny_ffn_dim=self.tiny_ffn_dim,
-            cross_attention_init=self.cross_attention_init,
-            sentence_model=self.sentence_model,
-        )
+
+class SupportCase(Protocol):
+    """What the generator reads of an example (flows.lib.esconv_examples.SupportExample)."""
+
+    persona: Sequence[str]  # seeker persona sentences inferred so far (empty: none)
+    context: Sequence[Turn]  # the turns before the supporter turn, oldest first
+    strategy: str  # gold strategy token (training and scoring only)
+    response: str  # gold response (training and scoring only)
+
+
+@dataclass
+class GeneratorConfig(BackboneConfig):
+    """The backbone (models/backbone.py; max_source_len: persona + context tokens, start/end
+    included; max_target_len: strategy + response + end) and the generator's own settings."""
+
+    max_target_len: int = 40
+    strategies: list[str] = field(default_factory=list)  # strategy tokens in strategy.json order
+    max_persona_len: int = 48  # the persona's share of the source
 
 
 @dataclass
@@ -102,7 +101,7 @@ class ResponseGenerator(BackboneModule):
         if len(set(config.strategies)) != len(config.strategies) or not config.strategies:
             raise PipelineInputError(f"generator config: strategies must be distinct and non-empty, got {config.strategies}")
         self.config = config
-        self.model, self.tokenizer = build_backbone(config.backbone_config(), model_config)
+        self.model, self.tokenizer = build_backbone(config, model_config)
         # the order is fixed, so a checkpoint's token ids mean the same after a rebuild
         self.tokenizer.add_special_tokens({"additional_special_tokens": [*MARKERS, *config.strategies]})
         _resize_vocabulary(self.model, len(self.tokenizer))
@@ -147,7 +146,7 @@ class ResponseGenerator(BackboneModule):
         body = self._ids(response)[: self.config.max_target_len - 2]
         return [self.strategy_id(strategy), *body, self.end_id]
 
-    def sources(self, examples: Sequence[SupportExample]) -> dict[str, torch.Tensor]:
+    def sources(self, examples: Sequence[SupportCase]) -> dict[str, torch.Tensor]:
         """input_ids and attention_mask [B, S], right-padded."""
         rows = [self.source_ids(e.persona, e.context) for e in examples]
         width = max(len(r) for r in rows)
@@ -155,19 +154,19 @@ class ResponseGenerator(BackboneModule):
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
         return {"input_ids": input_ids, "attention_mask": mask}
 
-    def labels(self, examples: Sequence[SupportExample]) -> torch.Tensor:
+    def labels(self, examples: Sequence[SupportCase]) -> torch.Tensor:
         """[B, T] targets; padding is -100 (ignored by the NLL)."""
         rows = [self.target_ids(e.strategy, e.response) for e in examples]
         width = max(len(r) for r in rows)
         return torch.tensor([r + [-100] * (width - len(r)) for r in rows], device=self.device)
 
     # -- training and scoring
-    def loss(self, examples: Sequence[SupportExample]) -> torch.Tensor:
+    def loss(self, examples: Sequence[SupportCase]) -> torch.Tensor:
         """Token-mean NLL of [Strategy] response [end], teacher-forced."""
         return self.model(**self.sources(examples), labels=self.labels(examples)).loss
 
     @torch.no_grad()
-    def response_nll(self, examples: Sequence[SupportExample]) -> tuple[float, int]:
+    def response_nll(self, examples: Sequence[SupportCase]) -> tuple[float, int]:
         """Summed NLL and count of the response tokens (end included) given the gold strategy:
         perplexity = exp(sum / count). The strategy position is left out so that predicted and
         oracle-strategy variants are scored on the same tokens."""
@@ -187,7 +186,7 @@ class ResponseGenerator(BackboneModule):
 
     @torch.no_grad()
     def decode_ids(
-        self, examples: Sequence[SupportExample], decoding: Decoding, forced_strategies: Sequence[str] | None = None
+        self, examples: Sequence[SupportCase], decoding: Decoding, forced_strategies: Sequence[str] | None = None
     ) -> torch.Tensor:
         """[B * n, 2 + new] decoder sequences, n = decoding.num_return_sequences: the start
         token, the strategy (argmax over the strategy logits, or forced: the oracle), then
@@ -225,7 +224,7 @@ class ResponseGenerator(BackboneModule):
         return output
 
     def respond(
-        self, examples: Sequence[SupportExample], decoding: Decoding, forced_strategies: Sequence[str] | None = None
+        self, examples: Sequence[SupportCase], decoding: Decoding, forced_strategies: Sequence[str] | None = None
     ) -> tuple[list[str], list[list[str]]]:
         """Per example: its strategy and `decoding.num_return_sequences` response texts."""
         output = self.decode_ids(examples, decoding, forced_strategies).tolist()
@@ -250,3 +249,34 @@ class ResponseGenerator(BackboneModule):
             return None
         token = self.tokenizer.convert_ids_to_tokens(ids[position])
         return token if token in self.config.strategies else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Training (the loop is models/trainer.py)
+
+
+class GeneratorObjective(trainer.Objective):
+    """The token-mean NLL of a batch; nothing of its own to checkpoint."""
+
+    def __init__(self, generator: ResponseGenerator, device: torch.device):
+        self.generator = generator
+
+    def step_loss(self, batch: list[SupportCase], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = self.generator.loss(batch)
+        return loss, {"loss": loss.item()}
+
+
+def train_generator(
+    examples: list[Any],
+    config: GeneratorConfig,
+    settings: trainer.TrainSettings,
+    run_dir: str | os.PathLike,
+) -> dict[str, Any]:
+    """Train on `examples` (dataclasses that are SupportCases) into run_dir
+    (models.trainer.run_files; resumed when this run wrote its checkpoint) and return a summary
+    with the loss history."""
+    if not examples:
+        raise PipelineInputError("gen_train: no training examples (check gen.conversations.train)")
+    summary, _ = trainer.train(ResponseGenerator, config, GeneratorObjective, examples, settings, run_dir)
+    return {**summary, "examples_with_persona": sum(1 for e in examples if e.persona),
+            "final_loss": summary["final"].get("loss")}

@@ -55,33 +55,29 @@ then re-teaches older wording, and the contrast pushes on sentences it may no lo
 """
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Self, Sequence, TypeVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from flows.lib.errors import PipelineInputError
-from models.runtime import SENTENCE_MODEL, load_sentence_model, sentence_model_path
+from models import trainer
+from models.backbone import BackboneConfig, BackboneModule, build_backbone
+from models.runtime import SENTENCE_MODEL, load_sentence_model
 
 T = TypeVar("T")
-BACKBONES = ("minilm-bert2bert", "tiny-bart")  # anything else is a hub seq2seq id
 
 
 @dataclass
-class PessConfig:
-    backbone: str = "minilm-bert2bert"  # minilm-bert2bert | tiny-bart | a hub seq2seq id
-    max_source_len: int = 128  # history tokens
-    max_target_len: int = 48  # persona tokens (also the decoding budget)
+class PessConfig(BackboneConfig):
+    """The backbone (models/backbone.py: max_source_len counts history tokens, max_target_len
+    persona tokens, also the decoding budget) and the PESS objective."""
+
     max_sentence_len: int = 16  # tokens of one persona sentence in the consistency loss
-    tiny_d_model: int = 64  # tiny-bart only: a random-init BART for tests
-    tiny_layers: int = 2
-    tiny_heads: int = 4
-    tiny_ffn_dim: int = 128
-    cross_attention_init: str = "random"  # minilm-bert2bert only: random | self_attention (see build_backbone)
     tau: float = 0.7
     lambda_completeness: float = 1.0
     lambda_consistency: float = 0.5
@@ -89,12 +85,6 @@ class PessConfig:
     refresh_every: int = 4
     decoder_token_dropout: float = 0.0  # share of teacher-forced decoder inputs masked in training (see nll)
     num_beams: int = 1
-    sentence_model: str = SENTENCE_MODEL
-
-    @property
-    def tokenizer_name(self) -> str:
-        # tiny-bart borrows the offline MiniLM WordPiece vocabulary: nothing to download
-        return sentence_model_path(self.sentence_model) if self.backbone in BACKBONES else self.backbone
 
     @property
     def needs_similarity_sets(self) -> bool:
@@ -248,75 +238,6 @@ class PessLosses:
     completeness: torch.Tensor
     consistency: torch.Tensor
     stats: dict[str, float] = field(default_factory=dict)
-
-
-def build_backbone(config: PessConfig, model_config: dict[str, Any] | None):
-    """The HF seq2seq model and its tokenizer. model_config given: rebuild that architecture
-    with random weights (a checkpoint's state dict follows); else warm-start."""
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig
-    from transformers import BartForConditionalGeneration, EncoderDecoderModel
-
-    tokenizer = AutoTokenizer.from_pretrained(config.tokenizer_name)
-    if model_config is not None:
-        settings = {k: v for k, v in model_config.items() if k != "model_type"}
-        return AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_config["model_type"], **settings)), tokenizer
-    if config.backbone == "minilm-bert2bert":
-        path = sentence_model_path(config.sentence_model)
-        model = EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
-        if config.cross_attention_init == "self_attention":
-            # A random cross-attention attends almost uniformly over the history and passes the
-            # decoder little that tells one input from another; started as a copy of the same
-            # layer's pretrained self-attention it attends selectively from the first step.
-            for layer in model.decoder.bert.encoder.layer:
-                layer.crossattention.load_state_dict(layer.attention.state_dict())
-        model.config.decoder_start_token_id = tokenizer.cls_token_id
-        model.config.eos_token_id = tokenizer.sep_token_id
-        model.config.pad_token_id = tokenizer.pad_token_id
-        return model, tokenizer
-    if config.backbone == "tiny-bart":
-        bart = BartConfig(
-            vocab_size=tokenizer.vocab_size,
-            d_model=config.tiny_d_model,
-            encoder_layers=config.tiny_layers,
-            decoder_layers=config.tiny_layers,
-            encoder_attention_heads=config.tiny_heads,
-            decoder_attention_heads=config.tiny_heads,
-            encoder_ffn_dim=config.tiny_ffn_dim,
-            decoder_ffn_dim=config.tiny_ffn_dim,
-            max_position_embeddings=max(config.max_source_len, config.max_target_len) + 2,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.cls_token_id,
-            eos_token_id=tokenizer.sep_token_id,
-            decoder_start_token_id=tokenizer.cls_token_id,
-            forced_eos_token_id=None,
-        )
-        return BartForConditionalGeneration(bart), tokenizer
-    try:
-        return AutoModelForSeq2SeqLM.from_pretrained(config.backbone), tokenizer
-    except OSError as error:
-        raise PipelineInputError(f"params.yaml: pess.model.backbone '{config.backbone}' cannot be loaded ({error})") from error
-
-
-class BackboneModule(nn.Module):
-    """Device and checkpoints of a model around a `build_backbone` seq2seq model (self.model)
-    with a dataclass config (self.config); a subclass is built as cls(config, model_config)."""
-
-    config_class: type  # the dataclass of self.config
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    # -- checkpoints: configs as plain dicts, weights as tensors (weights_only=True loads them);
-    # the backbone's own config rebuilds its architecture without a warm start
-    def checkpoint(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "model_config": self.model.config.to_dict(), "model": self.state_dict()}
-
-    @classmethod
-    def from_checkpoint(cls, payload: dict[str, Any]) -> Self:
-        module = cls(cls.config_class(**payload["config"]), model_config=payload["model_config"])
-        module.load_state_dict(payload["model"])
-        return module
 
 
 class PersonaExtractor(BackboneModule):
@@ -500,3 +421,67 @@ class PersonaExtractor(BackboneModule):
             self.config.temperature,
         )
         return loss, float(len(triples))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+
+
+def load_extractor(model_path: str | os.PathLike, num_beams: int | None = None, device: str = "auto") -> PersonaExtractor:
+    """A trained extractor in eval mode, decoding with `num_beams` when given."""
+    extractor = PersonaExtractor.load(model_path, device)
+    if num_beams is not None:
+        extractor.config = replace(extractor.config, num_beams=num_beams)
+    return extractor
+
+
+def generate_all(extractor: PersonaExtractor, histories: list[str], batch_size: int) -> list[str]:
+    return [text for start in range(0, len(histories), batch_size) for text in extractor.generate(histories[start : start + batch_size])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training (the loop is models/trainer.py)
+
+
+class PessObjective(trainer.Objective):
+    """The PESS loss of a batch of examples (anything with example_id, history and persona:
+    flows.lib.persona_data.PersonaExample). Every `refresh_every` steps the batch is decoded
+    and its similarity sets are kept per example, so that a later step reuses them."""
+
+    def __init__(self, extractor: PersonaExtractor, device: torch.device):
+        config = extractor.config
+        self.extractor = extractor
+        self.kept: dict[str, ExampleSets] = {}
+        self.scorer = SentenceScorer(config.sentence_model, device) if config.needs_similarity_sets else None
+
+    def step_loss(self, batch: list[Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        histories, golds = [e.history for e in batch], [e.persona for e in batch]
+        if self.scorer is not None and step % self.extractor.config.refresh_every == 0:
+            for example, sets in zip(batch, self.extractor.refresh_sets(histories, golds, self.scorer)):
+                self.kept[example.example_id] = sets
+        losses = self.extractor.losses(histories, golds, [self.kept.get(e.example_id) for e in batch])
+        scalars = {"loss": losses.total.item(), "nll": losses.nll.item(), "completeness": losses.completeness.item(),
+                   "consistency": losses.consistency.item(), **losses.stats}
+        return losses.total, scalars
+
+    def state(self) -> dict[str, Any]:
+        return {"kept_sets": {k: v.as_plain() for k, v in self.kept.items()}}
+
+    def load_state(self, saved: dict[str, Any]) -> None:
+        self.kept = {k: ExampleSets.from_plain(v) for k, v in saved["kept_sets"].items()}
+
+
+def train_extractor(
+    examples: list[Any],
+    config: PessConfig,
+    settings: trainer.TrainSettings,
+    run_dir: str | os.PathLike,
+    rows: trainer.RowLog | None = None,
+) -> dict[str, Any]:
+    """Train an extractor on `examples` into run_dir (models.trainer.run_files; resumed when
+    this run wrote its checkpoint) and return a summary of the run."""
+    if not examples:
+        raise PipelineInputError("pess_train: no training examples (check pess.files and pess.split)")
+    summary, objective = trainer.train(PersonaExtractor, config, PessObjective, examples, settings, run_dir, rows)
+    summary.pop("history")  # the curves are in the rows' log
+    return {**summary, "kept_sets": len(objective.kept), "config": asdict(config), "settings": asdict(settings)}

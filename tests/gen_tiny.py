@@ -16,6 +16,7 @@ from models.pess import PersonaExtractor, PessConfig
 from models.runtime import save_checkpoint
 
 TINY_BACKBONE = {"tiny_d_model": 32, "tiny_layers": 1, "tiny_heads": 2, "tiny_ffn_dim": 64}
+TINY_PARAMS = {name.removeprefix("tiny_"): size for name, size in TINY_BACKBONE.items()}  # as pess.model.tiny
 SHORT_DECODING = Decoding(num_beams=2, max_new_tokens=6, min_new_tokens=2)
 
 
@@ -48,23 +49,23 @@ def save_tiny_models(root: Path, shared_data: Path) -> dict[str, Path]:
 
 def write_tiny_params(root: Path, shared_data: Path) -> Path:
     """A params file with the sections the gen stages and `personas chat` read, tiny sizes."""
-    pess = load_params(PROJECT_ROOT / "params.yaml")["pess"]  # the project's PESS settings, tiny backbone
+    project = load_params(PROJECT_ROOT / "params.yaml")
+    pess = project["pess"]  # the project's PESS settings, tiny backbone
     pess["model"].update(backbone="tiny-bart", max_source_len=32, max_target_len=12,
-                         tiny={"d_model": 32, "layers": 1, "heads": 2, "ffn_dim": 64})
+                         tiny=TINY_PARAMS)
     pess["generate"].update(num_beams=1, batch_size=8)
     params = {
         "data": {"root": str(shared_data)},
+        "paths": project["paths"],
         "embed": {"model": "all-MiniLM-L6-v2"},
+        "esconv": {"dir": "esconv"},
         "pess": pess,
         "gen": {
-            "esconv": "esconv",
             "conversations": {"train": 2, "test": 1},
             "context_turns": 4,
             "persona_every": 3,
-            "personas": "data/gen_personas.parquet",
             "personas_save_every": 1,
             "extractors": {"pess": "artifacts/pess/model.pt"},
-            "artifacts": "artifacts/gen",
             "model": {"max_source_len": 48, "max_persona_len": 12, "max_target_len": 16},
             "train": {"persona_sources": ["none", "pess"], "steps": 2, "batch_size": 2, "lr": 1.0e-3, "warmup_steps": 1,
                       "weight_decay": 0.0, "grad_clip": 1.0, "seed": 0, "checkpoint_every": 1, "log_every": 1,

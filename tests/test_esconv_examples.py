@@ -1,20 +1,23 @@
 import json
+from collections import Counter
 
 import pytest
 
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import (
-    SEEKER,
-    SUPPORTER,
+    ESCONV_FILES,
     build_examples,
     conversation_from_dialog,
     load_split,
     load_strategies,
     persona_point,
     persona_points,
-    read_conversations,
+    read_esconv,
 )
+from flows.lib.persona_data import format_history
+from models.generator import SEEKER, SUPPORTER
 
+METADATA = {"emotion_type": "anxiety", "problem_type": "job crisis", "situation": "I may lose my job."}
 # Every text carries a word of its own ("s7" is turn 7), so a leak is a plain substring test.
 DIALOG = [
     {"speaker": "sys", "text": "hello s0", "strategy": "Question"},
@@ -90,7 +93,7 @@ def test_the_gold_response_never_enters_the_input(conversation):
 
 
 def test_real_esconv_test_split(shared_data, strategies):
-    conversations = read_conversations(shared_data / "esconv" / "test.txt", strategies)
+    conversations = read_esconv(shared_data / "esconv" / "test.txt", strategies)
     assert len(conversations) == 195
     assert conversations[0].conversation_id == "esconv-test-0000" and conversations[0].split == "test"
     supporter = [t for c in conversations for t in c.turns if t.speaker == SUPPORTER]
@@ -103,13 +106,29 @@ def test_real_esconv_test_split(shared_data, strategies):
 
 def test_bad_files_name_file_line_and_field(tmp_path, strategies):
     broken = tmp_path / "test.txt"
-    broken.write_text(json.dumps({"dialog": DIALOG}) + "\n{not json\n")
+    broken.write_text(json.dumps({**METADATA, "dialog": DIALOG}) + "\n{not json\n")
     with pytest.raises(PipelineInputError, match=r"test.txt: line 2: not JSON"):
-        read_conversations(broken, strategies)
+        read_esconv(broken, strategies)
     unknown = [{"speaker": "usr", "text": "hi"}, {"speaker": "sys", "text": "yo", "strategy": "Shouting"}]
-    broken.write_text(json.dumps({"dialog": unknown}) + "\n")
+    broken.write_text(json.dumps({**METADATA, "dialog": unknown}) + "\n")
     with pytest.raises(PipelineInputError, match=r"line 1 turn 1 field 'strategy': unknown strategy 'Shouting'"):
-        read_conversations(broken, strategies)
+        read_esconv(broken, strategies)
+    broken.write_text(json.dumps({**METADATA, "dialog": [{"speaker": "bot", "text": "hi"}]}) + "\n")
+    with pytest.raises(PipelineInputError, match=r"test\.txt: line 1 turn 0: field 'speaker' is 'bot', expected usr or sys$"):
+        read_esconv(broken, strategies)
+    broken.write_text('{"emotion_type": "anger", "dialog": []}\n')
+    with pytest.raises(PipelineInputError, match=r"test\.txt: line 1: missing field 'problem_type'$"):
+        read_esconv(broken, strategies)
     (tmp_path / "strategy.json").write_text('["Question"]')
     with pytest.raises(PipelineInputError, match="strategy.json"):
         load_strategies(tmp_path / "strategy.json")
+
+
+def test_esconv_all_conversations(shared_data, strategies):
+    conversations = [c for split in ESCONV_FILES for c in load_split(shared_data / "esconv", split, strategies)]
+    assert len(conversations) == 1300
+    assert Counter(c.split for c in conversations) == {"train": 910, "val": 195, "test": 195}
+    assert conversations[0].conversation_id == "esconv-train-0000" and conversations[0].emotion_type == "anxiety"
+    assert {t.speaker for c in conversations for t in c.turns} == {SEEKER, SUPPORTER}
+    seeker_history = format_history([(t.speaker, t.text) for t in conversations[0].turns], SEEKER, include_partner=False)
+    assert seeker_history.startswith("self: Hello good afternoon. self: I'm feeling anxious")

@@ -4,23 +4,15 @@ import math
 import pyarrow.parquet as pq
 import pytest
 
-from flows.lib.config import load_params
+from flows.lib.config import load_params, out_path
 from flows.lib.errors import PipelineInputError
-from flows.lib.esconv_examples import SupportExample, Turn
-from flows.gen_eval import bleu_n, decoding_settings, other_personas, sample_examples, variant_settings
+from flows.lib.esconv_examples import SupportExample
+from flows.lib.generator_eval import other_personas, sample_examples
+from flows.lib.gen_params import decoding_settings, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
+from models.generator import Turn
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
-
-
-def test_bleu_n_orders():
-    references = ["i am so sorry to hear that", "have you talked to your boss about it"]
-    assert bleu_n(references, references, 4) == pytest.approx(100)
-    partial = ["i am sorry to hear about that", "have you asked your boss"]
-    scores = [bleu_n(partial, references, n) for n in (1, 2, 4)]
-    assert 100 > scores[0] > scores[1] > scores[2] >= 0
-    assert bleu_n(["I AM SO SORRY"], ["i am so sorry"], 1) == pytest.approx(100)  # lower-cased
-    assert bleu_n(["zebra unicorn"], ["i am so sorry"], 1) == 0
 
 
 def test_samples_come_from_turns_late_enough_for_a_persona():
@@ -52,27 +44,27 @@ def test_params_yaml_variants_and_decoding():
 @pytest.mark.slow
 def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
     """gen_personas -> gen_train -> gen_eval as Prefect flows, from a tiny params file."""
-    from flows.gen_eval import METRICS_PATH, SAMPLES_PATH, gen_eval_flow
+    from flows.gen_eval import gen_eval_flow
     from flows.gen_personas import gen_personas_flow
-    from flows.gen_train import METRICS_PATH as TRAIN_METRICS, PLOT_PATH, gen_train_flow
+    from flows.gen_train import gen_train_flow
 
     save_tiny_models(tmp_path, shared_data)
-    write_tiny_params(tmp_path, shared_data)
+    params = load_params(write_tiny_params(tmp_path, shared_data))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PERSONAS_PARAMS", raising=False)
 
     gen_personas_flow()
-    rows = pq.read_table("data/gen_personas.parquet").to_pylist()
+    rows = pq.read_table(out_path(params, "gen_personas")).to_pylist()
     assert rows and {r["source"] for r in rows} == {"pess"} and {r["split"] for r in rows} == {"train", "test"}
 
     models = gen_train_flow()
     assert set(models) == {"none", "pess"} and all((tmp_path / p).exists() for p in models.values())
-    trained = json.loads((tmp_path / TRAIN_METRICS).read_text())["sources"]
+    trained = json.loads((tmp_path / out_path(params, "gen_train_metrics")).read_text())["sources"]
     assert trained["pess"]["examples_with_persona"] > 0 and trained["none"]["examples_with_persona"] == 0
-    assert (tmp_path / PLOT_PATH).read_text().startswith("step,none,pess")
+    assert (tmp_path / out_path(params, "gen_train_plot")).read_text().startswith("step,none,pess")
 
     gen_eval_flow()
-    metrics = json.loads((tmp_path / METRICS_PATH).read_text())["variants"]
+    metrics = json.loads((tmp_path / out_path(params, "gen_eval_metrics")).read_text())["variants"]
     assert set(metrics) == {"none", "pess", "oracle"}
     assert metrics["oracle"]["strategy_acc"] is None and 0 <= metrics["pess"]["strategy_acc"] <= 100
     for scores in metrics.values():
@@ -82,8 +74,8 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
     assert metrics["none"]["persona_nll_gain"] == 0 and metrics["none"]["ppl_other_persona"] == metrics["none"]["ppl"]
     assert metrics["pess"]["persona_nll_gain"] == pytest.approx(
         math.log(metrics["pess"]["ppl_other_persona"]) - math.log(metrics["pess"]["ppl"]), abs=1e-9)
-    outputs = json.loads((tmp_path / "artifacts/gen/eval/pess.json").read_text())["outputs"]
+    outputs = json.loads((tmp_path / out_path(params, "gen_dir") / "eval" / "pess.json").read_text())["outputs"]
     assert len(outputs) == 4 and set(outputs[0]) == {"strategy", "response", "gold_strategy", "gold"}
-    samples = (tmp_path / SAMPLES_PATH).read_text()
+    samples = (tmp_path / out_path(params, "gen_samples")).read_text()
     assert samples.count("## Context") == 2 and samples.count("### oracle") == 2
     assert samples.count("1. **[") == 6 and samples.count("2. **[") == 6  # 2 samples x 3 variants x 2 contexts

@@ -1,11 +1,12 @@
 import pyarrow.parquet as pq
 import pytest
 
-import flows.gen_personas as gen_personas
+import flows.lib.persona_inference as persona_inference
 from flows.lib.errors import PipelineInputError
-from flows.lib.esconv_examples import SEEKER, SUPPORTER, build_examples, load_personas, load_split, persona_points
-from flows.gen_personas import history_windows, infer_personas, merged_persona, prefix_turns
+from flows.lib.esconv_examples import build_examples, load_personas, load_split, persona_points
 from flows.lib.persona_data import format_history
+from flows.lib.persona_inference import history_windows, merged_persona, prefix_turns, write_gen_personas
+from models.generator import SEEKER, SUPPORTER
 from flows.lib.schemas import GEN_PERSONAS
 from models.runtime import save_checkpoint
 from gen_tiny import strategies, tiny_extractor
@@ -69,11 +70,11 @@ def test_merged_persona_keeps_first_occurrences():
 @pytest.mark.slow
 def test_personas_at_every_point_and_resume_after_a_crash(tmp_path, shared_data, extractor, monkeypatch):
     checkpoint = save_checkpoint(extractor.checkpoint(), tmp_path / "extractor.pt")
-    arguments = dict(esconv=str(shared_data / "esconv"), data_hashes={"esconv": "x"},
-                     extractors={"pess": str(checkpoint)}, extractor_hashes={"pess": "y"},
-                     conversations={"train": 2, "test": 1}, every=3, include_partner=True, batch_size=8,
-                     save_every=1, device="cpu", partial_path=str(tmp_path / "partial.pt"))
-    real = gen_personas.infer_conversation_personas
+    subset = [*load_split(shared_data / "esconv", "train", strategies(shared_data), 2),
+              *load_split(shared_data / "esconv", "test", strategies(shared_data), 1)]
+    arguments = dict(conversations=subset, extractors={"pess": str(checkpoint)}, every=3, include_partner=True,
+                     batch_size=8, save_every=1, device="cpu", partial_path=str(tmp_path / "partial.pt"))
+    real = persona_inference.conversation_personas
     calls = []
 
     def crash_on_second_chunk(chunk, *args):
@@ -82,23 +83,21 @@ def test_personas_at_every_point_and_resume_after_a_crash(tmp_path, shared_data,
             raise RuntimeError("killed")
         return real(chunk, *args)
 
-    monkeypatch.setattr(gen_personas, "infer_conversation_personas", crash_on_second_chunk)
+    monkeypatch.setattr(persona_inference, "conversation_personas", crash_on_second_chunk)
     with pytest.raises(RuntimeError, match="killed"):
-        infer_personas(**arguments, out_path=str(tmp_path / "personas.parquet"))
+        write_gen_personas(**arguments, out_path=str(tmp_path / "personas.parquet"))
     assert (tmp_path / "partial.pt").exists() and not (tmp_path / "personas.parquet").exists()
-    out = infer_personas(**arguments, out_path=str(tmp_path / "personas.parquet"))
+    out = write_gen_personas(**arguments, out_path=str(tmp_path / "personas.parquet"))
     assert calls == [["esconv-train-0000"], ["esconv-train-0001"], ["esconv-train-0001"], ["esconv-test-0000"]]
     assert not (tmp_path / "partial.pt").exists()
 
     table = pq.read_table(out)
     assert table.schema.equals(GEN_PERSONAS)
     rows = table.to_pylist()
-    subset = [*load_split(shared_data / "esconv", "train", strategies(shared_data), 2),
-              *load_split(shared_data / "esconv", "test", strategies(shared_data), 1)]
     expected = [(c.conversation_id, c.split, k) for c in subset for k in persona_points(c, 3)]
     assert [(r["conversation_id"], r["split"], r["seeker_turns"]) for r in rows] == expected
     assert {r["source"] for r in rows} == {"pess"} and all(isinstance(r["persona"], list) for r in rows)
-    fresh = infer_personas(**{**arguments, "partial_path": str(tmp_path / "other.pt")}, out_path=str(tmp_path / "again.parquet"))
+    fresh = write_gen_personas(**{**arguments, "partial_path": str(tmp_path / "other.pt")}, out_path=str(tmp_path / "again.parquet"))
     assert pq.read_table(fresh).to_pylist() == rows  # the resumed run wrote what an uninterrupted one writes
     personas = load_personas(out, "pess")
     assert set(personas) == {(cid, k) for cid, _, k in expected}

@@ -3,13 +3,15 @@ import csv
 import pytest
 import torch
 
-import flows.gen_train as gen_train
+import models.trainer as trainer
+from flows.gen_train import write_loss_plot
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import build_examples, load_split
-from flows.gen_train import gen_train_settings, generator_config, persona_sources, train_generator, write_loss_plot
-from flows.pess_train import TrainSettings
+from flows.lib.gen_params import gen_train_settings, generator_config, persona_sources
+from models.generator import train_generator
 from models.runtime import load_checkpoint
+from models.trainer import TrainSettings
 from gen_tiny import strategies, tiny_generator_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
@@ -28,28 +30,28 @@ def settings(**overrides) -> TrainSettings:
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, shared_data, examples, monkeypatch):
     config = tiny_generator_config(shared_data)
-    straight = train_generator(examples, config, settings(), tmp_path / "a.pt", tmp_path / "a_last.pt")
+    straight = train_generator(examples, config, settings(), tmp_path / "a")
     assert straight["resumed_from"] == 0 and len(straight["history"]) == 4
 
-    real_rate = gen_train.learning_rate
+    real_rate = trainer.learning_rate
 
     def killed_at_step_2(step, run_settings):
         if step == 2:
             raise KeyboardInterrupt
         return real_rate(step, run_settings)
 
-    monkeypatch.setattr(gen_train, "learning_rate", killed_at_step_2)
+    monkeypatch.setattr(trainer, "learning_rate", killed_at_step_2)
     with pytest.raises(KeyboardInterrupt):
-        train_generator(examples, config, settings(), tmp_path / "b.pt", tmp_path / "b_last.pt")
-    assert load_checkpoint(tmp_path / "b_last.pt")["step"] == 2 and not (tmp_path / "b.pt").exists()
-    monkeypatch.setattr(gen_train, "learning_rate", real_rate)
-    resumed = train_generator(examples, config, settings(), tmp_path / "b.pt", tmp_path / "b_last.pt")
+        train_generator(examples, config, settings(), tmp_path / "b")
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 2 and not (tmp_path / "b" / "model.pt").exists()
+    monkeypatch.setattr(trainer, "learning_rate", real_rate)
+    resumed = train_generator(examples, config, settings(), tmp_path / "b")
     assert resumed["resumed_from"] == 2 and resumed["steps_this_run"] == 2
     assert resumed["history"] == straight["history"]
-    a, b = load_checkpoint(tmp_path / "a.pt")["model"], load_checkpoint(tmp_path / "b.pt")["model"]
+    a, b = load_checkpoint(tmp_path / "a" / "model.pt")["model"], load_checkpoint(tmp_path / "b" / "model.pt")["model"]
     assert all(torch.equal(a[name], b[name]) for name in a)
 
-    other = train_generator(examples, config, settings(lr=5e-4), tmp_path / "b.pt", tmp_path / "b_last.pt")
+    other = train_generator(examples, config, settings(lr=5e-4), tmp_path / "b")
     assert other["resumed_from"] == 0  # a checkpoint of other settings is not resumed
 
 

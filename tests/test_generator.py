@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from flows.lib.errors import PipelineInputError
-from flows.lib.esconv_examples import SEEKER, SUPPORTER, SupportExample, Turn, build_examples, load_split
-from models.generator import CONTEXT_MARK, PERSONA_MARK, Decoding, GeneratorConfig, ResponseGenerator
+from flows.lib.esconv_examples import SupportExample, build_examples, load_split
+from models.generator import CONTEXT_MARK, PERSONA_MARK, SEEKER, SUPPORTER, Decoding, GeneratorConfig, ResponseGenerator, Turn
 from models.runtime import load_checkpoint, save_checkpoint
 from gen_tiny import SHORT_DECODING, strategies, tiny_generator
 

@@ -9,7 +9,6 @@ from flows.lib.persona_data import (
     format_history,
     load_persona_examples,
     read_convai2,
-    read_esconv,
     read_synthetic_persona_chat,
 )
 
@@ -113,26 +112,3 @@ def test_convai2_bad_line_names_file_and_line(tmp_path):
 def test_unknown_corpus_names_the_param():
     with pytest.raises(PipelineInputError, match=r"param 'pess.corpus' is 'reddit'; valid: synthetic, convai2"):
         load_persona_examples("reddit", [], True, 13, 0.1, 0.1)
-
-
-def test_esconv_all_dialogues(shared_data):
-    dialogues = [d for name in ("train.txt", "valid.txt", "test.txt") for d in read_esconv(shared_data / "esconv" / name)]
-    assert len(dialogues) == 1300
-    assert Counter(d.split for d in dialogues) == {"train": 910, "val": 195, "test": 195}
-    assert dialogues[0].conversation_id == "esconv-train-0000"
-    assert {who for d in dialogues for who, _ in d.turns} == {"seeker", "supporter"}
-    seeker_history = format_history(dialogues[0].turns, "seeker", include_partner=False)
-    assert seeker_history.startswith("self: Hello good afternoon. self: I'm feeling anxious")
-
-
-def test_esconv_bad_lines_are_one_line_errors(tmp_path):
-    path = tmp_path / "test.txt"
-    path.write_text('{"emotion_type": "anger", "problem_type": "x", "situation": "y", "dialog": [{"speaker": "bot", "text": "hi"}]}\n')
-    with pytest.raises(PipelineInputError, match=r"test\.txt: line 1: field 'speaker' is 'bot', expected usr or sys$"):
-        read_esconv(path)
-    path.write_text('{"emotion_type": "anger", "dialog": []}\n')
-    with pytest.raises(PipelineInputError, match=r"test\.txt: line 1: missing field 'problem_type'$"):
-        read_esconv(path)
-    path.write_text("{not json\n")
-    with pytest.raises(PipelineInputError, match=r"test\.txt: line 1: not JSON"):
-        read_esconv(path)

@@ -9,6 +9,8 @@ import subprocess
 import pyarrow as pa
 import pytest
 import yaml
+from conftest import SHARED_DATA
+from gen_tiny import TINY_PARAMS
 from orchestration_harness import BIN, dag_repo, prefect_env, prefect_server  # noqa: F401 (fixture)
 from test_persona_data import PESS_FIXTURES
 
@@ -25,6 +27,7 @@ def tiny_repo(path):
     (data / "persona_chat").mkdir(parents=True)
     shutil.copy(PESS_FIXTURES / "synthetic_tiny.csv", data / "persona_chat" / "synthetic_tiny.csv")
     (data / "esconv").mkdir()
+    shutil.copy(SHARED_DATA / "esconv" / "strategy.json", data / "esconv")
     dialogues = (PESS_FIXTURES / "esconv_tiny.txt").read_text().splitlines(keepends=True)
     for name, lines in (("train.txt", dialogues), ("valid.txt", dialogues[:1]), ("test.txt", dialogues[1:])):
         (data / "esconv" / name).write_text("".join(lines))
@@ -37,7 +40,7 @@ def tiny_repo(path):
     pess["files"]["synthetic"] = ["persona_chat/synthetic_tiny.csv"]
     pess["split"].update(val=0.2, test=0.2)
     pess["model"].update(backbone="tiny-bart", max_source_len=32, max_target_len=16, max_sentence_len=8,
-                         tiny={"d_model": 32, "layers": 1, "heads": 2, "ffn_dim": 64})
+                         tiny=TINY_PARAMS)
     pess["train"].update(steps=3, batch_size=4, warmup_steps=1, checkpoint_every=2, log_every=1, device="cpu")
     pess["eval"].update(max_examples=4, samples=2)
     pess["apply"]["max_chunks"] = 1

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from flows.lib.persona_data import load_persona_examples
-from flows.pess_train import TrainSettings, _optimizer, train_extractor
+from gen_tiny import TINY_BACKBONE
 from models.pess import (
     ExampleSets,
     PersonaExtractor,
@@ -14,14 +14,15 @@ from models.pess import (
     persona_sentences,
     persona_text,
     similarity_sets,
+    train_extractor,
 )
 from models.runtime import load_checkpoint, save_checkpoint
+from models.trainer import TrainSettings, build_optimizer
 from test_persona_data import PESS_FIXTURES
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
-TINY = dict(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12,
-            tiny_d_model=32, tiny_layers=1, tiny_heads=2, tiny_ffn_dim=64)
+TINY = dict(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12, **TINY_BACKBONE)
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +165,12 @@ def test_encoder_lr_scale_scales_or_freezes_the_encoder_only():
     encoder, decoder = extractor.model.get_encoder(), extractor.model.get_decoder()
     shared = {id(w) for w in decoder.parameters()}  # BART: embeddings the decoder shares
     encoder_only = [w for w in encoder.parameters() if id(w) not in shared]
-    halved = _optimizer(extractor, TrainSettings(encoder_lr_scale=0.5))
+    halved = build_optimizer(extractor, TrainSettings(encoder_lr_scale=0.5))
     scaled = {id(w) for group in halved.param_groups if group["lr_scale"] == 0.5 for w in group["params"]}
     assert scaled == {id(w) for w in encoder_only} and encoder_only
     assert sum(len(g["params"]) for g in halved.param_groups) == len(list(extractor.parameters()))
 
-    frozen = _optimizer(extractor, TrainSettings(encoder_lr_scale=0.0, lr=1e-2))
+    frozen = build_optimizer(extractor, TrainSettings(encoder_lr_scale=0.0, lr=1e-2))
     before = {name: w.detach().clone() for name, w in extractor.named_parameters()}
     loss = extractor.losses(["self: i walk my dogs."], ["i have dogs."], [None]).nll
     loss.backward()
@@ -245,7 +246,7 @@ def test_a_few_steps_of_full_pess_lower_the_loss(tmp_path):
     examples = tiny_examples()
     config = PessConfig(**TINY, refresh_every=2)
     settings = TrainSettings(steps=30, batch_size=4, lr=3e-3, warmup_steps=2, seed=5, checkpoint_every=10, log_every=5, device="cpu")
-    summary = train_extractor(examples, config, settings, tmp_path / "model.pt", tmp_path / "last.pt")
+    summary = train_extractor(examples, config, settings, tmp_path)
     assert summary["kept_sets"] > 0
     torch.manual_seed(settings.seed)
     untrained = PersonaExtractor(config).eval()  # the same initial weights as the run
@@ -262,7 +263,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
     examples = tiny_examples()
     config = PessConfig(**TINY, refresh_every=2)
     settings = TrainSettings(steps=6, batch_size=4, lr=1e-3, warmup_steps=1, seed=2, checkpoint_every=2, log_every=3, device="cpu")
-    unbroken = train_extractor(examples, config, settings, tmp_path / "a" / "model.pt", tmp_path / "a" / "last.pt")
+    unbroken = train_extractor(examples, config, settings, tmp_path / "a")
 
     calls = {"n": 0}
     real_losses = PersonaExtractor.losses
@@ -275,10 +276,10 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
     monkeypatch.setattr(PersonaExtractor, "losses", crash_on_fifth_step)
     with pytest.raises(KeyboardInterrupt):
-        train_extractor(examples, config, settings, tmp_path / "b" / "model.pt", tmp_path / "b" / "last.pt")
-    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 4
+        train_extractor(examples, config, settings, tmp_path / "b")
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 4
     monkeypatch.setattr(PersonaExtractor, "losses", real_losses)
-    resumed = train_extractor(examples, config, settings, tmp_path / "b" / "model.pt", tmp_path / "b" / "last.pt")
+    resumed = train_extractor(examples, config, settings, tmp_path / "b")
     assert resumed["resumed_from"] == 4 and resumed["steps_this_run"] == 2
     assert resumed["final"] == unbroken["final"]
     a, b = load_checkpoint(tmp_path / "a" / "model.pt")["model"], load_checkpoint(tmp_path / "b" / "model.pt")["model"]

@@ -1,19 +1,23 @@
 import json
-from dataclasses import asdict
+import shutil
 
 import pyarrow as pa
 import pytest
-from test_pess_model import TINY, tiny_extractor
+import yaml
+from conftest import SHARED_DATA
+from gen_tiny import TINY_PARAMS
+from test_pess_model import tiny_extractor
 from test_persona_data import PESS_FIXTURES
 
+from flows import PROJECT_ROOT
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
-from flows.pess_apply import apply_pess, character_lines, evenly_spaced, infer_personas, merge_sentences
-from flows.pess_eval import evaluate_pess, similarity_prf
-from flows.pess_sweep import sweep_runs
-from flows.pess_train import TrainSettings, pess_config, train_pess, train_settings
+from flows.lib.extractor_eval import similarity_prf
+from flows.lib.persona_data import split_examples
+from flows.lib.persona_inference import character_lines, evenly_spaced, merge_sentences, window_personas
+from flows.lib.pess_params import pess_config, sweep_runs, train_settings
 from flows.lib.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
-from models.pess import PessConfig, SentenceScorer, SimilaritySets
+from models.pess import SentenceScorer, SimilaritySets
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread (conftest)
 
@@ -100,57 +104,87 @@ def test_sweep_grid_trains_the_shared_run_once():
     runs = sweep_runs(params)
     assert list(runs) == ["base-tau0.7-seed1", "full-tau0.7-seed1", "full-tau0.6-seed1",
                           "base-tau0.7-seed2", "full-tau0.7-seed2", "full-tau0.6-seed2"]
-    assert runs["full-tau0.6-seed2"]["config"]["tau"] == 0.6
-    assert runs["full-tau0.6-seed2"]["settings"]["seed"] == 2 and runs["base-tau0.7-seed1"]["settings"]["steps"] == 5
+    assert runs["full-tau0.6-seed2"]["config"].tau == 0.6
+    assert runs["full-tau0.6-seed2"]["settings"].seed == 2 and runs["base-tau0.7-seed1"]["settings"].steps == 5
+
+
+def tiny_project(root):
+    """A working directory for the PESS stages: the project's params with a tiny BART, tiny
+    data under data/ (Synthetic-Persona-Chat, ESConv, one movie character)."""
+    data = root / "shared"
+    (data / "persona_chat").mkdir(parents=True)
+    shutil.copy(PESS_FIXTURES / "synthetic_tiny.csv", data / "persona_chat")
+    (data / "esconv").mkdir()
+    shutil.copy(SHARED_DATA / "esconv" / "strategy.json", data / "esconv")
+    (data / "esconv" / "train.txt").write_text((PESS_FIXTURES / "esconv_tiny.txt").read_text())
+    (data / "esconv" / "valid.txt").write_text("")
+    (data / "esconv" / "test.txt").write_text("")
+    params = load_params(PROJECT_ROOT / "params.yaml")
+    params["data"].update(root=str(data), source="screenplays")
+    pess = params["pess"]
+    pess.update(corpus="synthetic", files={"synthetic": ["persona_chat/synthetic_tiny.csv"]},
+                split={"seed": 13, "val": 0.2, "test": 0.2})
+    pess["model"].update(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12, tiny=TINY_PARAMS)
+    pess["train"].update(steps=4, batch_size=4, lr=1e-3, warmup_steps=1, seed=1, checkpoint_every=2, log_every=2, device="cpu")
+    pess["eval"].update(split="test", max_examples=0, samples=1)
+    pess["generate"].update(num_beams=1, batch_size=4)
+    pess["apply"]["max_chunks"] = 2
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    write_snippets(root / "data" / "snippets_screenplays.parquet")
+    return params
 
 
 @pytest.mark.slow
-def test_train_eval_apply_stage_bodies(tmp_path, scorer):
-    paths = {name: str(tmp_path / name) for name in ("model.pt", "last.pt", "train.json", "live", "eval.json",
-                                                     "samples.json", "esconv.parquet", "chars.parquet", "apply.json")}
-    settings = TrainSettings(steps=4, batch_size=4, lr=1e-3, warmup_steps=1, seed=1, checkpoint_every=2, log_every=2, device="cpu")
-    train_pess(CORPUS, {}, asdict(PessConfig(**TINY)), asdict(settings), paths["model.pt"], paths["last.pt"],
-               paths["train.json"], paths["live"])
-    summary = json.loads(open(paths["train.json"]).read())
-    assert summary["steps"] == 4 and summary["train_examples"] == 6
-    assert (tmp_path / "live" / "metrics.json").exists()
+def test_train_eval_apply_stages(tmp_path, monkeypatch):
+    from flows.pess_apply import pess_apply_flow
+    from flows.pess_eval import pess_eval_flow
+    from flows.pess_train import pess_train_flow
 
-    evaluate_pess(paths["model.pt"], {}, CORPUS, {}, "test", 0, 0.7, 1, 4, 1, paths["eval.json"], paths["samples.json"])
-    metrics = json.loads(open(paths["eval.json"]).read())
+    tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PERSONAS_PARAMS", raising=False)
+    pess_train_flow()
+    summary = json.loads((tmp_path / "metrics/pess_train.json").read_text())
+    assert summary["steps"] == 4 and summary["train_examples"] == 6
+    assert (tmp_path / "dvclive/pess_train/metrics.json").exists()
+    assert (tmp_path / "artifacts/pess/model.pt").exists()
+
+    pess_eval_flow()
+    metrics = json.loads((tmp_path / "metrics/pess_eval.json").read_text())
     assert metrics["split"] == "test" and metrics["examples"] == 2
     for name in ("similarity_f1", "rouge1", "rouge2", "rougeL", "distinct_1", "distinct_2", "minilm_embedding_f1"):
         assert 0.0 <= metrics[name] <= 1.0, name
     assert 0.0 <= metrics["bleu"] <= 100.0
-    [sample] = json.loads(open(paths["samples.json"]).read())
+    [sample] = json.loads((tmp_path / "reports/pess_eval_samples.json").read_text())
     assert sample["gold"] and set(sample) == {"example_id", "gold", "generated", "consistent", "missing"}
 
-    snippets = write_snippets(tmp_path / "snippets.parquet")
-    apply_pess(paths["model.pt"], {}, [str(PESS_FIXTURES / "esconv_tiny.txt")], str(snippets), {}, True, 2, 0.7, 1, 4,
-               paths["esconv.parquet"], paths["chars.parquet"], paths["apply.json"])
-    seekers = read_table(paths["esconv.parquet"], ESCONV_PERSONAS).to_pylist()
-    assert [(r["conversation_id"], r["seeker_turns"]) for r in seekers] == [("esconv-esconv_tiny-0000", 3), ("esconv-esconv_tiny-0001", 2)]
+    pess_apply_flow()
+    seekers = read_table(tmp_path / "data/esconv_personas.parquet", ESCONV_PERSONAS).to_pylist()
+    assert [(r["conversation_id"], r["seeker_turns"]) for r in seekers] == [("esconv-train-0000", 3), ("esconv-train-0001", 2)]
     assert all(1 <= r["windows"] <= 2 for r in seekers)
-    characters = read_table(paths["chars.parquet"], CHARACTER_PERSONAS).to_pylist()
+    characters = read_table(tmp_path / "data/character_personas.parquet", CHARACTER_PERSONAS).to_pylist()
     assert [(c["char_id"], c["lines"]) for c in characters] == [("/m/1|hero", 3)]
-    assert json.loads(open(paths["apply.json"]).read())["esconv_seekers"] == 2
+    assert json.loads((tmp_path / "metrics/pess_apply.json").read_text())["esconv_seekers"] == 2
 
 
-def test_empty_evaluation_split_is_a_one_line_error(tmp_path):
+def test_empty_evaluation_split_is_a_one_line_error():
     with pytest.raises(PipelineInputError, match=r"the 'val' split of pess.files is empty \(see pess.split\)$"):
-        evaluate_pess(str(tmp_path / "model.pt"), {}, {**CORPUS, "val": 0.0}, {}, "val", 0, 0.7, 1, 4, 1,
-                      str(tmp_path / "eval.json"), str(tmp_path / "samples.json"))
+        split_examples({**CORPUS, "val": 0.0}, "val")
 
 
-def test_apply_without_snippets_is_a_one_line_error(tmp_path):
-    extractor_path = tmp_path / "missing.pt"
-    with pytest.raises(PipelineInputError, match=r"missing\.pt: checkpoint not found$"):
-        apply_pess(str(extractor_path), {}, [], str(tmp_path / "snippets.parquet"), {}, True, 2, 0.7, 1, 4,
-                   str(tmp_path / "e.parquet"), str(tmp_path / "c.parquet"), str(tmp_path / "m.json"))
+def test_apply_without_extractor_is_a_one_line_error(tmp_path, monkeypatch):
+    from flows.pess_apply import pess_apply_flow
+
+    tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PERSONAS_PARAMS", raising=False)
+    with pytest.raises(PipelineInputError, match=r"artifacts/pess/model\.pt: checkpoint not found$"):
+        pess_apply_flow.fn()  # the flow's body alone: the error comes before any task
 
 
 def test_windows_of_long_histories_cover_it_evenly(scorer):
     extractor = tiny_extractor(max_source_len=16).eval()
     turns = [("seeker", f"I have {n} dogs and {n} cats at home.") for n in range(12)]
-    [(windows, persona)] = infer_personas(extractor, scorer, [turns], True, 3, 0.7, 8)
+    [(windows, persona)] = window_personas(extractor, scorer, [turns], True, 3, 0.7, 8)
     assert windows == 3
     assert len(persona) == len(set(persona))

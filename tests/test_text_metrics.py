@@ -46,3 +46,13 @@ def test_minilm_embedding_f1_orders_paraphrase_above_unrelated(minilm):
     assert 1.0 > paraphrase > unrelated
     empty = minilm_embedding_f1([""], [reference], minilm)
     assert empty == {"minilm_embedding_p": 0.0, "minilm_embedding_r": 0.0, "minilm_embedding_f1": 0.0}
+
+
+def test_bleu_up_to_order_n():
+    references = ["i am so sorry to hear that", "have you talked to your boss about it"]
+    assert bleu(references, references, lowercase=True, max_order=4) == pytest.approx(100)
+    partial = ["i am sorry to hear about that", "have you asked your boss"]
+    scores = [bleu(partial, references, lowercase=True, max_order=n) for n in (1, 2, 4)]
+    assert 100 > scores[0] > scores[1] > scores[2] >= 0
+    assert bleu(["I AM SO SORRY"], ["i am so sorry"], lowercase=True, max_order=1) == pytest.approx(100)  # lower-cased
+    assert bleu(["zebra unicorn"], ["i am so sorry"], lowercase=True, max_order=1) == 0

@@ -1,36 +1,37 @@
-"""ESConv supporter turns as generation examples: one example per supporter turn, holding the
-dialogue context before it, the seeker persona inferred so far, the gold strategy and the
-gold response. The response is only ever the target: nothing at or after the supporter turn
-enters the context or the persona."""
+"""ESConv (Liu et al. 2021) for the PESS and PESS-GEN stages: the one reader of its JSON-lines
+files, and its supporter turns as generation examples.
+
+A conversation is read with its emotion, problem, situation and turns; a supporter turn carries
+its strategy as the generator's token ("Question" -> "[Question]", checked against
+strategy.json). A generation example is one supporter turn, holding the dialogue context before
+it, the seeker persona inferred so far, the gold strategy and the gold response. The response is
+only ever the target: nothing at or after the supporter turn enters the context or the persona.
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from flows.lib.config import data_path, param
 from flows.lib.errors import PipelineInputError
-from flows.lib.persona_data import esconv_records
 from flows.lib.schemas import GEN_PERSONAS, read_table
+from models.generator import SEEKER, SUPPORTER, Turn
 
-SEEKER, SUPPORTER = "seeker", "supporter"
 NO_PERSONA = "none"  # the persona source of the variant that sees no persona
 ESCONV_FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
+ESCONV_SPLITS = {name: split for split, name in ESCONV_FILES.items()}
+METADATA = ("emotion_type", "problem_type", "situation")
 
 
 @dataclass(frozen=True)
-class Turn:
-    speaker: str  # seeker | supporter
-    text: str
-    strategy: str = ""  # the strategy token, e.g. "[Question]"; supporter turns only
-
-
-@dataclass(frozen=True)
-class Conversation:
+class EsconvConversation:
     conversation_id: str  # "esconv-<split>-<line index>", e.g. "esconv-test-0017"
     split: str  # train | val | test
     turns: tuple[Turn, ...]
+    emotion_type: str = ""
+    problem_type: str = ""
+    situation: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def strategy_token(name: str, strategies: Sequence[str], where: str) -> str:
 
 
 def conversation_from_dialog(conversation_id: str, split: str, dialog: Iterable[Mapping],
-                             strategies: Sequence[str], where: str) -> Conversation:
+                             strategies: Sequence[str], where: str, **metadata: str) -> EsconvConversation:
     """One ESConv `dialog` list ({"text", "speaker": "usr"|"sys", "strategy"}) as turns."""
     turns = []
     for position, entry in enumerate(dialog):
@@ -82,29 +83,52 @@ def conversation_from_dialog(conversation_id: str, split: str, dialog: Iterable[
                                                               f"{where} turn {position} field 'strategy'")))
         else:
             raise PipelineInputError(f"{where} turn {position}: field 'speaker' is {speaker!r}, expected usr or sys")
-    return Conversation(conversation_id, split, tuple(turns))
+    return EsconvConversation(conversation_id, split, tuple(turns), **metadata)
 
 
-def read_conversations(path: str | Path, strategies: Sequence[str]) -> list[Conversation]:
-    """ESConv dialogues (flows.lib.persona_data.esconv_records) with the supporter strategies,
-    which flows.lib.persona_data.read_esconv leaves out."""
+def _records(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number from 1, parsed JSON) per non-empty line."""
+    if not path.exists():
+        raise PipelineInputError(f"{path}: file not found")
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                raise PipelineInputError(f"{path}: line {number}: not JSON ({error.msg})") from error
+
+
+def read_esconv(path: str | Path, strategies: Sequence[str]) -> list[EsconvConversation]:
+    """The conversations of an ESConv JSON-lines file (train.txt / valid.txt / test.txt), with
+    ids "esconv-<split>-<line from 0>"; a bad line or field is a one-line error naming both."""
+    path = Path(path)
+    split = ESCONV_SPLITS.get(path.name, path.stem)
     conversations = []
-    for conversation_id, split, record, where in esconv_records(path):
+    for number, record in _records(path):
+        where = f"{path}: line {number}"
         try:
+            metadata = {key: str(record[key]) for key in METADATA}
             dialog = record["dialog"]
         except (KeyError, TypeError) as error:
-            raise PipelineInputError(f"{where}: missing field 'dialog'") from error
-        conversations.append(conversation_from_dialog(conversation_id, split, dialog, strategies, where))
+            raise PipelineInputError(f"{where}: missing field {error}") from error
+        conversations.append(conversation_from_dialog(f"esconv-{split}-{number - 1:04d}", split, dialog, strategies,
+                                                      where, **metadata))
     return conversations
 
 
-def seeker_utterances(conversation: Conversation, before: int | None = None) -> list[str]:
+def load_split(esconv: str | Path, split: str, strategies: Sequence[str], limit: int = 0) -> list[EsconvConversation]:
+    """The first `limit` conversations of a split's file (0: all), in file order."""
+    conversations = read_esconv(Path(esconv) / ESCONV_FILES[split], strategies)
+    return conversations[:limit] if limit > 0 else conversations
+
+
+def seeker_utterances(conversation: EsconvConversation, before: int | None = None) -> list[str]:
     """The seeker's utterances among the first `before` turns (all when None): the only text a
     persona may be inferred from."""
     return [t.text for t in conversation.turns[:before] if t.speaker == SEEKER]
 
 
-def persona_points(conversation: Conversation, every: int) -> list[int]:
+def persona_points(conversation: EsconvConversation, every: int) -> list[int]:
     """Seeker-utterance counts after which a persona is inferred: every, 2·every, … (PAL starts at
     the 3rd seeker utterance), up to the last count a supporter turn can use."""
     if every < 1:
@@ -120,7 +144,7 @@ def persona_point(seeker_turns: int, every: int) -> int:
 
 
 def build_examples(
-    conversations: Iterable[Conversation],
+    conversations: Iterable[EsconvConversation],
     personas: Mapping[tuple[str, int], Sequence[str]] | None,
     context_turns: int,
     persona_every: int,
@@ -164,17 +188,7 @@ def build_examples(
 
 
 # ---------------------------------------------------------------------------------------------
-# the data of the gen stages: ESConv subsets and the persona cache of gen_personas
-
-
-def esconv_dir(params: dict) -> Path:
-    return data_path(params, param(params, "gen.esconv", str))
-
-
-def load_split(esconv: str | Path, split: str, strategies: Sequence[str], limit: int) -> list[Conversation]:
-    """The first `limit` conversations of a split's file (0: all), in file order."""
-    conversations = read_conversations(Path(esconv) / ESCONV_FILES[split], strategies)
-    return conversations[:limit] if limit > 0 else conversations
+# the examples of the gen stages: a split's subset with the personas of one source (gen_personas)
 
 
 def load_personas(path: str | Path, source: str) -> dict[tuple[str, int], list[str]]:

@@ -5,20 +5,18 @@
 - ConvAI2 / Persona-Chat text format (`N your persona: ...`, `N partner<TAB>self`): one example
   per dialogue, two where `partner's persona:` lines are present (the *_both_* files). Real
   Persona-Chat drops in by setting `pess.corpus: convai2` and listing its files.
-- ESConv JSON lines: the application set (the seeker's history; no gold persona).
 
 A history marks whose turn each is: `self: ...` for the speaker whose persona is wanted,
 `partner: ...` for the other. Rows in error messages count data rows from 1 (header excluded).
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -32,12 +30,10 @@ SYNTHETIC_CONVERSATION = "Best Generated Conversation"
 # "User 1: hi", "*User 1:* hi", "* * User 2: * * hi": markdown stars around the speaker label
 _SYNTHETIC_TURN = re.compile(r"^[\s*]*user\s*([12])\s*\**\s*:[\s*]*(.*)$", re.IGNORECASE)
 _CONVAI2_LINE = re.compile(r"^(\d+) (.*)$")
-ESCONV_SPLITS = {"train.txt": "train", "valid.txt": "val", "test.txt": "test"}
-ESCONV_SPEAKERS = {"usr": "seeker", "sys": "supporter"}  # the names flows.lib.esconv_examples uses
 
 
 @dataclass(frozen=True)
-class Conversation:
+class PersonaConversation:
     conversation_id: str
     turns: tuple[tuple[str, str], ...]  # (speaker, text) in order
     personas: dict[str, tuple[str, ...]]  # speaker -> persona sentences, for speakers that have one
@@ -52,17 +48,9 @@ class PersonaExample:
     split: str  # train | val | test
 
 
-@dataclass(frozen=True)
-class EsconvDialogue:
-    conversation_id: str  # esconv-<split>-<line number from 0>
-    split: str
-    emotion_type: str
-    problem_type: str
-    situation: str
-    turns: tuple[tuple[str, str], ...]  # (seeker | supporter, text)
-
-
-def format_history(turns: tuple[tuple[str, str], ...] | list[tuple[str, str]], speaker: str, include_partner: bool) -> str:
+def format_history(turns: Sequence[tuple[str, str]], speaker: str, include_partner: bool) -> str:
+    """The extractor's input: `speaker`'s turns as "self: ...", the others' as "partner: ..."
+    (left out unless include_partner)."""
     return " ".join(
         f"{'self' if who == speaker else 'partner'}: {text}"
         for who, text in turns
@@ -74,7 +62,7 @@ def _persona_lines(cell: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in cell.split("\n") if line.strip())
 
 
-def read_synthetic_persona_chat(path: str | Path) -> list[Conversation]:
+def read_synthetic_persona_chat(path: str | Path) -> list[PersonaConversation]:
     """Conversations of one Synthetic-Persona-Chat CSV. A conversation whose speakers cannot
     be told apart (empty, or no `User N:` label) is skipped with a warning; an empty persona
     or a missing column is an error."""
@@ -103,11 +91,11 @@ def read_synthetic_persona_chat(path: str | Path) -> list[Conversation]:
         if not turns:
             log.warning("%s: row %d: no 'User N:' turns, conversation skipped", path, row)
             continue
-        conversations.append(Conversation(f"{path.stem}-{row:04d}", tuple(turns), personas))
+        conversations.append(PersonaConversation(f"{path.stem}-{row:04d}", tuple(turns), personas))
     return conversations
 
 
-def read_convai2(path: str | Path) -> list[Conversation]:
+def read_convai2(path: str | Path) -> list[PersonaConversation]:
     """Dialogues of a ConvAI2 text file (self_original / both_original, with or without
     candidates: fields after the second tab are ignored)."""
     path = Path(path)
@@ -142,7 +130,7 @@ def read_convai2(path: str | Path) -> list[Conversation]:
         personas = {"self": tuple(dialogue["self"])}
         if dialogue["partner"]:
             personas["partner"] = tuple(dialogue["partner"])
-        conversations.append(Conversation(f"{path.stem}-{n:04d}", tuple(dialogue["turns"]), personas))
+        conversations.append(PersonaConversation(f"{path.stem}-{n:04d}", tuple(dialogue["turns"]), personas))
     return conversations
 
 
@@ -180,37 +168,10 @@ def load_persona_examples(
     ]
 
 
-def esconv_records(path: str | Path) -> Iterator[tuple[str, str, Any, str]]:
-    """Per dialogue of an ESConv JSON-lines file (train.txt / valid.txt / test.txt): its id
-    "esconv-<split>-<line from 0>", its split, the parsed record and "<path>: line <n>" for
-    the errors of the caller, who reads the fields it needs."""
-    path = Path(path)
-    if not path.exists():
-        raise PipelineInputError(f"{path}: file not found")
-    split = ESCONV_SPLITS.get(path.name, path.stem)
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}: line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise PipelineInputError(f"{where}: not JSON ({error.msg})") from error
-        yield f"esconv-{split}-{number - 1:04d}", split, record, where
-
-
-def read_esconv(path: str | Path) -> list[EsconvDialogue]:
-    """ESConv dialogues with their emotion, problem and situation; turns without strategies."""
-    dialogues = []
-    for conversation_id, split, record, where in esconv_records(path):
-        try:
-            fields = {key: str(record[key]) for key in ("emotion_type", "problem_type", "situation")}
-            dialog = [(turn["speaker"], " ".join(str(turn["text"]).split())) for turn in record["dialog"]]
-        except (KeyError, TypeError) as error:
-            raise PipelineInputError(f"{where}: missing field {error}") from error
-        unknown = sorted({speaker for speaker, _ in dialog} - set(ESCONV_SPEAKERS))
-        if unknown:
-            raise PipelineInputError(f"{where}: field 'speaker' is {unknown[0]!r}, expected usr or sys")
-        turns = tuple((ESCONV_SPEAKERS[speaker], text) for speaker, text in dialog)
-        dialogues.append(EsconvDialogue(conversation_id, split, turns=turns, **fields))
-    return dialogues
+def split_examples(corpus: dict[str, Any], split: str, max_examples: int = 0) -> list[PersonaExample]:
+    """The first `max_examples` (0: all) examples of one split of the corpus; an empty split is
+    a one-line error. `corpus`: the keyword arguments of load_persona_examples."""
+    examples = [e for e in load_persona_examples(**corpus) if e.split == split]
+    if not examples:
+        raise PipelineInputError(f"params.yaml: the '{split}' split of pess.files is empty (see pess.split)")
+    return examples[:max_examples] if max_examples > 0 else examples

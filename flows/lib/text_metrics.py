@@ -1,6 +1,7 @@
 """Text-generation metrics shared by the persona extractor and the response generator.
 
-- `bleu`: corpus sacreBLEU (0-100, 13a tokenisation), one reference per hypothesis.
+- `bleu`: corpus sacreBLEU (0-100, 13a tokenisation, cumulative n-grams up to max_order with
+  the brevity penalty), one reference per hypothesis.
 - `rouge`: mean ROUGE-1/2/L F-measure (rouge-score, no stemming; 0-1).
 - `distinct`: distinct-n (Li et al. 2016), distinct n-grams / all n-grams over the corpus.
 - `minilm_embedding_f1`: a BERTScore-like greedy token matching with the offline MiniLM
@@ -23,13 +24,13 @@ def _check_pairs(hypotheses: list[str], references: list[str]) -> None:
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
 
 
-def bleu(hypotheses: list[str], references: list[str], lowercase: bool = False) -> float:
-    import sacrebleu
+def bleu(hypotheses: list[str], references: list[str], lowercase: bool = False, max_order: int = 4) -> float:
+    from sacrebleu.metrics import BLEU
 
     _check_pairs(hypotheses, references)
     if not hypotheses:
         return 0.0
-    return float(sacrebleu.corpus_bleu(hypotheses, [references], lowercase=lowercase).score)
+    return float(BLEU(max_ngram_order=max_order, lowercase=lowercase).corpus_score(hypotheses, [references]).score)
 
 
 def rouge(hypotheses: list[str], references: list[str]) -> dict[str, float]:

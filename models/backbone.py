@@ -1,0 +1,113 @@
+"""The seq2seq backbone shared by the PESS extractor (models/pess.py) and the PESS-GEN
+generator (models/generator.py): its config, how it is built, and checkpoints of a module
+around it.
+
+Backbones: `minilm-bert2bert`, a bert2bert warm start from the offline MiniLM sentence encoder;
+`tiny-bart`, a random-init BART with the MiniLM vocabulary for tests (nothing downloaded); any
+other name is a hub seq2seq id, loaded where a hub is reachable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+
+import torch
+from torch import nn
+
+from flows.lib.errors import PipelineInputError
+from models.runtime import SENTENCE_MODEL, load_checkpoint, pick_device, sentence_model_path
+
+BACKBONES = ("minilm-bert2bert", "tiny-bart")  # anything else is a hub seq2seq id
+
+
+@dataclass
+class BackboneConfig:
+    backbone: str = "minilm-bert2bert"  # minilm-bert2bert | tiny-bart | a hub seq2seq id
+    max_source_len: int = 128  # encoder input tokens
+    max_target_len: int = 48  # decoder output tokens
+    tiny_d_model: int = 64  # tiny-bart only: a random-init BART for tests
+    tiny_layers: int = 2
+    tiny_heads: int = 4
+    tiny_ffn_dim: int = 128
+    cross_attention_init: str = "random"  # minilm-bert2bert only: random | self_attention (see build_backbone)
+    sentence_model: str = SENTENCE_MODEL  # the offline tokenizer of the MiniLM / tiny backbones
+
+    @property
+    def tokenizer_name(self) -> str:
+        # tiny-bart borrows the offline MiniLM WordPiece vocabulary: nothing to download
+        return sentence_model_path(self.sentence_model) if self.backbone in BACKBONES else self.backbone
+
+def build_backbone(config: BackboneConfig, model_config: dict[str, Any] | None):
+    """The HF seq2seq model and its tokenizer. model_config given: rebuild that architecture
+    with random weights (a checkpoint's state dict follows); else warm-start."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig
+    from transformers import BartForConditionalGeneration, EncoderDecoderModel
+
+    tokenizer = AutoTokenizer.from_pretrained(config.tokenizer_name)
+    if model_config is not None:
+        settings = {k: v for k, v in model_config.items() if k != "model_type"}
+        return AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_config["model_type"], **settings)), tokenizer
+    if config.backbone == "minilm-bert2bert":
+        path = sentence_model_path(config.sentence_model)
+        model = EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
+        if config.cross_attention_init == "self_attention":
+            # A random cross-attention attends almost uniformly over the history and passes the
+            # decoder little that tells one input from another; started as a copy of the same
+            # layer's pretrained self-attention it attends selectively from the first step.
+            for layer in model.decoder.bert.encoder.layer:
+                layer.crossattention.load_state_dict(layer.attention.state_dict())
+        model.config.decoder_start_token_id = tokenizer.cls_token_id
+        model.config.eos_token_id = tokenizer.sep_token_id
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return model, tokenizer
+    if config.backbone == "tiny-bart":
+        bart = BartConfig(
+            vocab_size=tokenizer.vocab_size,
+            d_model=config.tiny_d_model,
+            encoder_layers=config.tiny_layers,
+            decoder_layers=config.tiny_layers,
+            encoder_attention_heads=config.tiny_heads,
+            decoder_attention_heads=config.tiny_heads,
+            encoder_ffn_dim=config.tiny_ffn_dim,
+            decoder_ffn_dim=config.tiny_ffn_dim,
+            max_position_embeddings=max(config.max_source_len, config.max_target_len) + 2,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            decoder_start_token_id=tokenizer.cls_token_id,
+            forced_eos_token_id=None,
+        )
+        return BartForConditionalGeneration(bart), tokenizer
+    try:
+        return AutoModelForSeq2SeqLM.from_pretrained(config.backbone), tokenizer
+    except OSError as error:
+        raise PipelineInputError(f"params.yaml: pess.model.backbone '{config.backbone}' cannot be loaded ({error})") from error
+
+
+class BackboneModule(nn.Module):
+    """Device and checkpoints of a model around a `build_backbone` seq2seq model (self.model)
+    with a dataclass config (self.config); a subclass is built as cls(config, model_config)."""
+
+    config_class: type  # the dataclass of self.config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- checkpoints: configs as plain dicts, weights as tensors (weights_only=True loads them);
+    # the backbone's own config rebuilds its architecture without a warm start
+    def checkpoint(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "model_config": self.model.config.to_dict(), "model": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, payload: dict[str, Any]) -> Self:
+        module = cls(cls.config_class(**payload["config"]), model_config=payload["model_config"])
+        module.load_state_dict(payload["model"])
+        return module
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> Self:
+        """A trained module from its checkpoint file, on `device` (auto: the GPU when present),
+        in eval mode; a missing or torn file is a one-line error."""
+        return cls.from_checkpoint(load_checkpoint(path)).to(pick_device(device)).eval()
