@@ -22,7 +22,7 @@ from prefect_dask import DaskTaskRunner
 from flows.lib.amn_training import SOURCE_FILES, run_training_job, training_job
 from flows.lib.config import PARAMS_FILE, load_params, out_path, param, write_json
 from flows.lib.errors import PipelineInputError
-from flows.lib.orchestration import fingerprint, stage_task
+from flows.lib.orchestration import fingerprint, refreshed_if_missing, stage_task
 
 METRICS = ("accuracy", "precision", "recall", "f1", "f1_macro")
 
@@ -78,7 +78,7 @@ def table2_sweep(jobs: list[dict[str, Any]], out_root: str) -> list[dict[str, An
     for job in jobs:
         out_dir = Path(out_root) / job["variant"] / f"seed{job['settings']['seed']}"
         # A cached result only stands while the run's model file does.
-        run = table2_run.with_options(refresh_cache=not (out_dir / "model.pt").exists())
+        run = refreshed_if_missing(table2_run, [out_dir / "model.pt"])
         futures.append(run.submit(job, job_fingerprint(job), str(out_dir)))
     return [future.result() for future in futures]
 

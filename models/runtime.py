@@ -85,10 +85,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write a checkpoint atomically, so a kill mid-write never leaves a torn file."""
+    """Write a checkpoint atomically, so a kill mid-write never leaves a torn file. Saved
+    through a handle: torch names the archive inside after a path, and the temporary file's
+    random name would make the same weights give different bytes (and DVC hashes) every run."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
     return path
 
 

@@ -1,4 +1,4 @@
-"""Restartable stages and corrupt inputs: cached results through a real Prefect run,
+"""Restartable work and corrupt inputs: the result cache the Table 2 sweep keeps, through a real Prefect run,
 one-line errors for torn checkpoints and damaged Parquet, and no pickle of untrusted data."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from flows import PROJECT_ROOT
 from flows.lib.config import write_json
 from flows.lib.errors import PipelineInputError
-from flows.lib.orchestration import fingerprint, run_stage, stage_task
+from flows.lib.orchestration import fingerprint, refreshed_if_missing, stage_task
 from flows.lib.schemas import TROPES, read_table, write_table
 from models.runtime import load_checkpoint, save_checkpoint
 
@@ -37,9 +37,7 @@ def count_words(text_path: str, text_hashes: dict[str, str], counts_path: str, l
 
 @flow
 def count_words_flow(text_path: str, counts_path: str, log_path: str) -> str:
-    return run_stage(
-        count_words,
-        outputs=[counts_path],
+    return refreshed_if_missing(count_words, [counts_path])(
         text_path=text_path,
         text_hashes=fingerprint(text_path),
         counts_path=counts_path,
@@ -57,9 +55,7 @@ def copy_tropes(tropes_path: str, tropes_hashes: dict[str, str], copy_path: str,
 
 @flow
 def copy_tropes_flow(tropes_path: str, copy_path: str, log_path: str) -> str:
-    return run_stage(
-        copy_tropes,
-        outputs=[copy_path],
+    return refreshed_if_missing(copy_tropes, [copy_path])(
         tropes_path=tropes_path,
         tropes_hashes=fingerprint(tropes_path),
         copy_path=copy_path,
@@ -140,7 +136,7 @@ def load_stage_module(path: Path, greeting: str):
 
 @flow
 def call_stage_flow(stage, out_path: str, log_path: str) -> str:
-    return run_stage(stage, outputs=[out_path], out_path=out_path, log_path=log_path)
+    return refreshed_if_missing(stage, [out_path])(out_path=out_path, log_path=log_path)
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """How a stage's library call becomes a Prefect task with retries.
 
 DVC alone decides what reruns: `task_of` tasks keep no result cache. `stage_task` (persisted
-results keyed on inputs and source) remains only for the Table 2 sweep on Dask and the crawl,
-where a rerun that skips finished units earns its cost."""
+results keyed on inputs and source) remains only for the Table 2 sweep on Dask, where a rerun
+that skips finished (variant, seed) runs earns its cost; the crawl resumes from its own part
+files (crawlers/resume.py)."""
 from __future__ import annotations
 
 import importlib
@@ -83,8 +84,7 @@ def fingerprint(*paths: str | Path) -> dict[str, str]:
     return hashes
 
 
-def run_stage(stage: Any, outputs: list[str | Path], **kwargs: Any) -> Any:
-    """Call a stage task; bypass its cached result when an output it promised is gone,
-    as after `dvc repro` removes outs before rerunning a stage."""
-    missing = any(not Path(out).exists() for out in outputs)
-    return stage.with_options(refresh_cache=missing)(**kwargs)
+def refreshed_if_missing(stage: Any, outputs: list[str | Path]) -> Any:
+    """`stage` set to bypass its cached result when an output it promised is gone (a sweep run
+    whose folder was deleted must train again, not answer from the cache)."""
+    return stage.with_options(refresh_cache=any(not Path(out).exists() for out in outputs))
