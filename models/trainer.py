@@ -9,8 +9,6 @@ is an `Objective`: the loss of a batch, and any state of its own the checkpoint 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sys
 import time
@@ -21,7 +19,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from flows.lib.config import file_sha256
+from flows.lib.config import file_sha256, json_sha256
 from models import backbone
 from models.backbone import BackboneModule
 from models.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
@@ -117,12 +115,12 @@ def run_key(model_class: type, config: Any, settings: TrainSettings, examples: S
     """Identity of a training run (model config, settings, example dataclasses, the source of
     the model's module, the backbone and this loop): a checkpoint resumes only the run that
     wrote it. Device and threads are left out: a run may resume on other hardware."""
-    data = hashlib.sha256(json.dumps([asdict(e) for e in examples], sort_keys=True).encode()).hexdigest()
+    data = json_sha256([asdict(e) for e in examples])
     code_files = (sys.modules[model_class.__module__].__file__, backbone.__file__, __file__)
     code = {Path(path).name: file_sha256(path) for path in code_files}
     payload = {"config": asdict(config), "settings": {**asdict(settings), "device": None, "threads": None},
                "examples": data, "code": code}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return json_sha256(payload)
 
 
 def resume_run(checkpoint_path: str | Path, key: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -6,7 +6,6 @@ from conftest import FIXTURES
 from flows.lib.errors import PipelineInputError
 from flows.lib.persona_data import (
     assign_splits,
-    format_history,
     load_persona_examples,
     read_convai2,
     read_synthetic_persona_chat,

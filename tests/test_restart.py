@@ -17,6 +17,7 @@ from orchestration_harness import BIN, dag_repo, prefect_env, prefect_server, st
 
 STAGES = ("ingest_tropes", "ingest_descriptions", "ingest_screenplays", "embed_descriptions")
 KILLED_STAGE = "embed_descriptions"  # the longest task: loads MiniLM, then encodes
+KILLED_TASK = "update_cache"  # its library call, run as a Prefect task (flows/embed_descriptions.py)
 MOVIES = {"The Princess Bride", "Snatch", "Up"}  # 11 trope lines, 3 scripts of ~200 kB
 OUTPUTS = (
     "data/characters.parquet",
@@ -104,7 +105,7 @@ def test_killed_repro_resumes_without_recomputing_finished_stages(tmp_path, shar
         with get_client(sync_client=True) as client:
             wait_until(
                 lambda: any(
-                    run.name.startswith(f"{KILLED_STAGE}_task") and run.state_name == "Running"
+                    run.name.startswith(KILLED_TASK) and run.state_name == "Running"
                     for run in client.read_task_runs()
                 ),
                 120,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from flows import PROJECT_ROOT
-from flows.lib.config import PARAMS_FILE, file_sha256, out_path, param
+from flows.lib.config import PARAMS_FILE, file_sha256, json_sha256, out_path, param
 from flows.lib.description_embeddings import load_description_embeddings
 from flows.lib.errors import PipelineInputError
 from flows.lib.live import open_live
@@ -166,14 +165,11 @@ def _cpu_state(model: AMN) -> dict[str, torch.Tensor]:
 
 def _run_key(data: TropeData, descriptions: np.ndarray, model_options: dict[str, Any], settings: TrainSettings) -> str:
     """Identity of a run: a checkpoint resumes only into the run that wrote it."""
-    return hashlib.sha256(
-        json.dumps(
-            [data.fingerprint, hashlib.sha256(descriptions.tobytes()).hexdigest(), model_options,
-             [file_sha256(path) for path in SOURCE_FILES],
-             {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("device", "threads")}],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
+    return json_sha256(
+        [data.fingerprint, hashlib.sha256(descriptions.tobytes()).hexdigest(), model_options,
+         [file_sha256(path) for path in SOURCE_FILES],
+         {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("device", "threads")}]
+    )
 
 
 def train_amn(

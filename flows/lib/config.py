@@ -65,6 +65,11 @@ def write_json(payload: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def json_sha256(payload: Any) -> str:
+    """A content key of a JSON-able value (keys sorted): the identity of a run, a cache entry."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
