@@ -178,6 +178,9 @@ class AMN(nn.Module):
             self.snippet_encoders = nn.ModuleDict(
                 {s: nn.Sequential(nn.Linear(c.sentence_dim, c.hidden), nn.Tanh()) for s in c.streams}
             )
+            # Subtracted from every sentence embedding: sentence embeddings share a large common
+            # direction that says nothing about a trope; the trainer sets it to the training mean.
+            self.register_buffer("snippet_center", torch.zeros(c.sentence_dim))
         self.gamma_logits = nn.Parameter(torch.zeros(len(c.streams)))  # gamma = softmax: sums to 1 (Eq 1)
         self.inter_snippet = {"attn": SequenceEncoder(c.hidden, c.hidden, c.attn_dim),
                               "pool": AttentionPool(c.hidden, c.attn_dim)}.get(c.encoder)
@@ -227,7 +230,7 @@ class AMN(nn.Module):
         summaries = []
         for stream in self.config.streams:
             if self.config.snippet_encoder == "sentence":
-                x = self.dropout(tokens[stream].reshape(batch * n_snippets, -1).float())  # [B*N, sentence_dim]
+                x = self.dropout(tokens[stream].reshape(batch * n_snippets, -1).float() - self.snippet_center)  # [B*N, sentence_dim]
                 summaries.append(self.snippet_encoders[stream](x))  # [B*N, d_h]
                 continue
             words = tokens[stream].reshape(batch * n_snippets, -1)  # [B*N, T]

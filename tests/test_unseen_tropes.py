@@ -27,7 +27,7 @@ def params(tmp_path, monkeypatch):
     params["data"]["root"] = str(tmp_path / "data_root")
     params["unseen"].update(window=2, val_share=0.4, empty_rows=[6], bootstrap=50, logreg_cs=[1.0, 10.0],
                             answers=["tiny"])
-    params["unseen"]["amn"].update(hidden=16, attn_dim=8, max_epochs=3, batch_size=2, draw=4)
+    params["unseen"]["amn"].update(attn_dim=8, max_epochs=3, batch_size=2, draw=4)
     return params
 
 
@@ -61,7 +61,7 @@ def test_stage_writes_one_object_per_system(params):
     embed_snippets(params)
     unseen_tropes(params)
     metrics = json.loads(Path(params["unseen"]["metrics"]).read_text())
-    for system in ("amn", "majority", "tfidf_lr", "minilm_lr", "zero_shot_descriptions", "tiny"):
+    for system in ("amn", "majority", "tfidf_lr", "minilm_lr", "minilm_lr_zero_shot", "zero_shot_descriptions", "tiny"):
         row = metrics[system]
         assert set(row) >= {"accuracy", "top5_accuracy", "macro_f1", "n"} and row["n"] == 3
         assert row["accuracy_ci95"][0] <= row["accuracy"] <= row["accuracy_ci95"][1]
@@ -87,7 +87,8 @@ def test_sentence_amn_learns_tropes_of_new_characters_and_scores_new_description
 
     train_vectors, train_gold = characters(40)
     test_vectors, test_gold = characters(20)
-    settings = SentenceAMNSettings(hidden=32, attn_dim=16, dropout=0.1, max_epochs=15, batch_size=8, draw=8, lr=5e-3)
+    settings = SentenceAMNSettings(hidden=32, attn_dim=16, dropout=0.1, max_epochs=15, batch_size=8, draw=8, lr=5e-3,
+                                   zero_shot_init=False)
     model, history = train_sentence_amn(train_vectors, train_gold, tropes, settings, 15, val=(test_vectors, test_gold))
     assert history[-1]["loss"] < history[0]["loss"]
     predicted = trope_scores(model, test_vectors, settings).argmax(1)
@@ -98,3 +99,24 @@ def test_sentence_amn_learns_tropes_of_new_characters_and_scores_new_description
     unseen_description = torch.from_numpy(np.concatenate([tropes, -tropes[:1]]))  # a fifth trope, never trained on
     cosines = model.score_descriptions(tokens, mask, unseen_description)
     assert cosines.shape == (2, 5)
+
+
+def test_zero_shot_init_starts_at_the_zero_shot_reference():
+    """Before any step, the AMN's ranking is the zero-shot reference's: centred snippet vectors
+    against centred trope texts (characters with one snippet, where pooling is exact; unit
+    vectors like MiniLM's, where the snippet encoder's tanh is nearly the identity)."""
+    from flows.lib.unseen_amn import center_rows
+    from flows.lib.unseen_references import zero_shot_scores
+
+    rng = np.random.default_rng(1)
+    tropes = rng.normal(size=(6, 384)).astype(np.float32)
+    snippets = rng.normal(size=(10, 384)).astype(np.float32)
+    snippets /= np.linalg.norm(snippets, axis=1, keepdims=True)
+    settings = SentenceAMNSettings(memory="ks")
+    model, _ = train_sentence_amn([s[None] for s in snippets], [[0]] * 10, tropes, settings, epochs=0)
+    amn = trope_scores(model, [s[None] for s in snippets], settings)
+    reference = zero_shot_scores(snippets, tropes)
+    assert (amn.argmax(1) == reference.argmax(1)).all()
+    ranks = lambda x: x.argsort(1).argsort(1)  # noqa: E731
+    assert (np.abs(ranks(amn) - ranks(reference)) <= 1).all()  # at most neighbours swap (tanh is not exactly linear)
+    assert np.allclose(np.linalg.norm(center_rows(tropes), axis=1), 1, atol=1e-5)

@@ -21,20 +21,22 @@ from models.amn import AMN, AMNConfig
 @dataclass
 class SentenceAMNSettings:
     # model (AMNConfig)
-    hidden: int = 128
+    hidden: int = 384  # = the sentence width, for zero_shot_init
     attn_dim: int = 64
     dropout: float = 0.3
     encoder: str = "pool"  # attention over snippets; attn: BiGRU + attention over them (the paper)
     triplet: str = "tropetrip"
-    memory: str = "ks"
+    memory: str = "none"  # ks: the Knowledge-Store over the trope texts
     description_logits: bool = True
     n_hops: int = 1
+    zero_shot_init: bool = True  # start as the zero-shot reference (needs hidden = sentence width), see below
+    freeze_projections: bool = False  # with zero_shot_init: keep the identity snippet encoder and f_D
     # training
-    lr: float = 2e-3
+    lr: float = 5e-4
     weight_decay: float = 0.01
-    max_epochs: int = 60
+    max_epochs: int = 15
     batch_size: int = 16
-    draw: int = 48  # snippets per training example
+    draw: int = 16  # snippets per training example
     eval_snippets: int = 512
     seed: int = 0
     threads: int = 1
@@ -46,6 +48,35 @@ class SentenceAMNSettings:
             dropout=self.dropout, encoder=self.encoder, triplet=self.triplet, memory=self.memory,
             description_logits=self.description_logits, n_hops=self.n_hops, n_diag=self.draw,
         )
+
+
+def center_rows(vectors: np.ndarray) -> np.ndarray:
+    """Unit rows after subtracting their mean: what the zero-shot reference compares."""
+    centered = vectors - vectors.mean(0)
+    return (centered / np.linalg.norm(centered, axis=1, keepdims=True).clip(1e-9)).astype(np.float32)
+
+
+@torch.no_grad()
+def init_as_zero_shot(model: AMN) -> None:
+    """Start where the zero-shot reference is: snippet encoder and f_D the identity, the memory's
+    share of R-hat^P and f_P zero, so that the first logits are the scaled cosines of the
+    (nearly uniformly pooled) centred snippet vectors with the centred trope texts. Training then
+    learns corrections and the trope priors instead of starting from random projections, which
+    280 characters cannot pin down."""
+    c = model.config
+    if c.hidden != c.sentence_dim or not c.description_logits or c.triplet != "tropetrip":
+        raise ValueError("zero_shot_init needs hidden = sentence_dim, description_logits and triplet 'tropetrip'")
+    for encoder in model.snippet_encoders.values():
+        encoder[0].weight.copy_(torch.eye(c.hidden))
+        encoder[0].bias.zero_()
+    model.to_description.weight.copy_(torch.eye(c.hidden))
+    model.to_description.bias.zero_()
+    if c.memory != "none":
+        model.memory_to_description.weight.zero_()
+        model.memory_to_description.bias.zero_()
+    model.classifier.weight.zero_()
+    model.classifier.bias.zero_()
+    model.description_scale.fill_(20.0)
 
 
 def _batch(vectors: list[np.ndarray], picks: list[np.ndarray]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -88,9 +119,16 @@ def train_sentence_amn(
     rng = np.random.default_rng(settings.seed)
     model = AMN(settings.model_config(trope_vectors.shape[1], trope_vectors.shape[0]))
     with torch.no_grad():
-        model.descriptions.copy_(torch.from_numpy(trope_vectors))
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
+        model.descriptions.copy_(torch.from_numpy(center_rows(trope_vectors)))
+        model.snippet_center.copy_(torch.from_numpy(np.concatenate(vectors).mean(0)))
+    if settings.zero_shot_init:
+        init_as_zero_shot(model)
+        if settings.freeze_projections:
+            for module in [*model.snippet_encoders.values(), model.to_description]:
+                module.requires_grad_(False)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.dim() >= 2]
+    rest = [p for p in trained if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
                                    {"params": rest, "weight_decay": 0.0}], lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1), eta_min=settings.lr * 0.05)

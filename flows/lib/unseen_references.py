@@ -5,7 +5,9 @@ val and reads test once; every one returns trope scores [n_test, n_tropes].
   majority                the tropes most frequent among the fitted characters;
   tfidf_lr                TF-IDF of all of a character's snippets + logistic regression;
   minilm_lr               mean MiniLM vector of the character's snippets + logistic regression;
-  zero_shot_descriptions  cosine of that mean vector with each trope text's vector: no label used.
+  zero_shot_descriptions  cosine of that mean vector with each trope text's vector: no label used;
+  minilm_lr_zero_shot     minilm_lr's probabilities mixed with softmax(zero-shot cosines / T),
+                          weight and T picked on val: the two carry different evidence.
 
 A character with k tropes is k training rows of weight 1/k."""
 from __future__ import annotations
@@ -54,15 +56,37 @@ def val_accuracy_key(gold: list[list[int]], scores: np.ndarray) -> tuple[float, 
 def tuned_logreg(
     x_all, gold_all: list[list[int]], train: np.ndarray, val: np.ndarray, test: np.ndarray, n_tropes: int,
     cs: list[float],
-) -> tuple[np.ndarray, dict]:
-    """Pick C on val (fit on train), refit on train + val, score test. -> (test scores, choice)."""
+) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Pick C on val (fit on train), refit on train + val, score test.
+    -> (test scores, choice, val scores of the chosen C)."""
     gold_of = lambda idx: [gold_all[i] for i in idx]  # noqa: E731
-    tried = {c: val_accuracy_key(gold_of(val), logreg_scores(x_all[train], gold_of(train), x_all[val], n_tropes, c))
-             for c in cs}
+    val_scores = {c: logreg_scores(x_all[train], gold_of(train), x_all[val], n_tropes, c) for c in cs}
+    tried = {c: val_accuracy_key(gold_of(val), val_scores[c]) for c in cs}
     best = max(cs, key=lambda c: (tried[c], -c))
     fit = np.concatenate([train, val])
     scores = logreg_scores(x_all[fit], gold_of(fit), x_all[test], n_tropes, best)
-    return scores, {"C": best, "val": {str(c): {"accuracy": a, "top5_accuracy": t} for c, (a, t) in tried.items()}}
+    choice = {"C": best, "val": {str(c): {"accuracy": a, "top5_accuracy": t} for c, (a, t) in tried.items()}}
+    return scores, choice, val_scores[best]
+
+
+MIX_WEIGHTS = (0.25, 0.5, 0.75)
+MIX_TEMPERATURES = (0.025, 0.05, 0.1)
+
+
+def mixed_scores(probabilities: np.ndarray, cosines: np.ndarray, weight: float, temperature: float) -> np.ndarray:
+    """weight * softmax(cosines / temperature) + (1 - weight) * probabilities."""
+    logits = cosines / temperature
+    zero_shot = np.exp(logits - logits.max(1, keepdims=True))
+    return weight * zero_shot / zero_shot.sum(1, keepdims=True) + (1 - weight) * probabilities
+
+
+def tuned_mix(gold_val: list[list[int]], val_pair: tuple[np.ndarray, np.ndarray],
+              test_pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, dict]:
+    """Pick (weight, temperature) of mixed_scores on val; -> (test scores, choice)."""
+    grid = [(w, t) for w in MIX_WEIGHTS for t in MIX_TEMPERATURES]
+    tried = {pair: val_accuracy_key(gold_val, mixed_scores(*val_pair, *pair)) for pair in grid}
+    weight, temperature = max(grid, key=lambda pair: tried[pair])
+    return mixed_scores(*test_pair, weight, temperature), {"weight": weight, "temperature": temperature}
 
 
 def tfidf_matrix(texts: list[str], fit_rows: np.ndarray):

@@ -13,7 +13,7 @@ import numpy as np
 
 from flows.lib.trope_scoring import ranked_from_scores, score_ranked
 from flows.lib.unseen_amn import SentenceAMNSettings, best_epoch, train_sentence_amn, trope_scores
-from flows.lib.unseen_references import majority_scores, tfidf_matrix, tuned_logreg, zero_shot_scores
+from flows.lib.unseen_references import majority_scores, tfidf_matrix, tuned_logreg, tuned_mix, zero_shot_scores
 from flows.lib.unseen_task import ZIEMS, UnseenTask
 from flows.lib.ziems import option_codes, read_answers
 
@@ -57,10 +57,14 @@ def _supervised_rows(task: UnseenTask, vectors: list[np.ndarray], texts_x, mean_
 
     fit = np.concatenate([train, val])
     score("majority", majority_scores([gold_all[i] for i in fit], len(test), n_tropes))
-    scores, choices["tfidf_lr"] = tuned_logreg(texts_x, gold_all, train, val, test, n_tropes, cs)
+    scores, choices["tfidf_lr"], _ = tuned_logreg(texts_x, gold_all, train, val, test, n_tropes, cs)
     score("tfidf_lr", scores)
-    scores, choices["minilm_lr"] = tuned_logreg(mean_x, gold_all, train, val, test, n_tropes, cs)
+    scores, choices["minilm_lr"], val_scores = tuned_logreg(mean_x, gold_all, train, val, test, n_tropes, cs)
     score("minilm_lr", scores)
+    cosines = zero_shot_scores(mean_x, trope_vectors)
+    scores, choices["minilm_lr_zero_shot"] = tuned_mix([gold_all[i] for i in val], (val_scores, cosines[val]),
+                                                       (scores, cosines[test]))
+    score("minilm_lr_zero_shot", scores)
 
     _, history = train_sentence_amn([vectors[i] for i in train], [gold_all[i] for i in train], trope_vectors, amn,
                                     amn.max_epochs, val=([vectors[i] for i in val], [gold_all[i] for i in val]))
