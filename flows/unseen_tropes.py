@@ -34,7 +34,7 @@ def unseen_tropes(params: dict) -> dict:
     answers = stored_answers(data_path(params), task, param(params, "unseen.answers", list))
     metrics = unseen_table(task, snippet_vectors, trope_vectors, answers,
                            [float(c) for c in param(params, "unseen.logreg_cs", list)], amn,
-                           param(params, "unseen.bootstrap", int))
+                           param(params, "unseen.bootstrap", int), param(params, "unseen.purity_ks", list))
     write_json(metrics, param(params, "unseen.metrics", str))
     return metrics
 

@@ -69,6 +69,11 @@ def test_stage_writes_one_object_per_system(params):
     assert metrics["protocol"]["characters"]["headline"] == {"train": 3, "val": 2, "refit": 5, "test": 3}
     assert metrics["protocol"]["characters"]["with_shared_movies"]["refit"] == 6
     assert 1 <= metrics["choices"]["headline"]["amn"]["epochs"] <= 3
+    purity = metrics["purity"]
+    assert set(purity) == {"amn_z", "minilm_lr_probabilities", "mean_minilm", "random"}
+    assert set(purity["amn_z"]["10"]) == {"purity", "purity_eq19", "nmi"}
+    # 3 test characters of 3 tropes, k capped at 3: every character alone, both purities 1
+    assert purity["amn_z"]["10"]["purity"] == 1.0 and purity["amn_z"]["10"]["purity_eq19"] == 1.0
 
 
 def test_sentence_amn_learns_tropes_of_new_characters_and_scores_new_descriptions():
@@ -120,3 +125,14 @@ def test_zero_shot_init_starts_at_the_zero_shot_reference():
     ranks = lambda x: x.argsort(1).argsort(1)  # noqa: E731
     assert (np.abs(ranks(amn) - ranks(reference)) <= 1).all()  # at most neighbours swap (tanh is not exactly linear)
     assert np.allclose(np.linalg.norm(center_rows(tropes), axis=1), 1, atol=1e-5)
+
+
+def test_purity_measures_reward_opposite_extremes():
+    from flows.lib.unseen_purity import cluster_measures
+
+    gold = np.array([0, 0, 0, 1, 1, 2])
+    one_cluster = cluster_measures(gold, np.zeros(6, dtype=int))
+    assert one_cluster == {"purity": 0.5, "purity_eq19": 1.0, "nmi": 0.0}
+    singletons = cluster_measures(gold, np.arange(6))
+    assert singletons["purity"] == 1.0 and singletons["purity_eq19"] == 0.5
+    assert cluster_measures(gold, gold)["nmi"] == 1.0

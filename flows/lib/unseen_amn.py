@@ -96,15 +96,24 @@ def _spread(count: int, limit: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def trope_scores(model: AMN, vectors: list[np.ndarray], settings: SentenceAMNSettings) -> np.ndarray:
-    """Trope probabilities [n_characters, n_tropes]."""
+def _read(model: AMN, vectors: list[np.ndarray], settings: SentenceAMNSettings, what) -> np.ndarray:
     model.eval()
     out = []
     for start in range(0, len(vectors), settings.batch_size):
         chunk = vectors[start : start + settings.batch_size]
         tokens, mask = _batch(chunk, [_spread(len(v), settings.eval_snippets) for v in chunk])
-        out.append(torch.softmax(model(tokens, mask).logits.float(), -1).numpy())
+        out.append(what(model(tokens, mask)).float().numpy())
     return np.concatenate(out)
+
+
+def trope_scores(model: AMN, vectors: list[np.ndarray], settings: SentenceAMNSettings) -> np.ndarray:
+    """Trope probabilities [n_characters, n_tropes]."""
+    return _read(model, vectors, settings, lambda out: torch.softmax(out.logits.float(), -1))
+
+
+def persona_vectors(model: AMN, vectors: list[np.ndarray], settings: SentenceAMNSettings) -> np.ndarray:
+    """The persona representation z [n_characters, hidden] (what the purity of Table 3 clusters)."""
+    return _read(model, vectors, settings, lambda out: out.z)
 
 
 def train_sentence_amn(

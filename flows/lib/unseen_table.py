@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from flows.lib.trope_scoring import ranked_from_scores, score_ranked
-from flows.lib.unseen_amn import SentenceAMNSettings, best_epoch, train_sentence_amn, trope_scores
+from flows.lib.unseen_amn import SentenceAMNSettings, best_epoch, persona_vectors, train_sentence_amn, trope_scores
+from flows.lib.unseen_purity import purity_table
 from flows.lib.unseen_references import majority_scores, tfidf_matrix, tuned_logreg, tuned_mix, zero_shot_scores
 from flows.lib.unseen_task import ZIEMS, UnseenTask
 from flows.lib.ziems import option_codes, read_answers
@@ -61,6 +62,7 @@ def _supervised_rows(task: UnseenTask, vectors: list[np.ndarray], texts_x, mean_
     score("tfidf_lr", scores)
     scores, choices["minilm_lr"], val_scores = tuned_logreg(mean_x, gold_all, train, val, test, n_tropes, cs)
     score("minilm_lr", scores)
+    features = {"minilm_lr_probabilities": scores, "mean_minilm": mean_x[test]}
     cosines = zero_shot_scores(mean_x, trope_vectors)
     scores, choices["minilm_lr_zero_shot"] = tuned_mix([gold_all[i] for i in val], (val_scores, cosines[val]),
                                                        (scores, cosines[test]))
@@ -71,18 +73,21 @@ def _supervised_rows(task: UnseenTask, vectors: list[np.ndarray], texts_x, mean_
     epochs = best_epoch(history)
     model, refit = train_sentence_amn([vectors[i] for i in fit], [gold_all[i] for i in fit], trope_vectors, amn, epochs)
     score("amn", trope_scores(model, [vectors[i] for i in test], amn))
+    features["amn_z"] = persona_vectors(model, [vectors[i] for i in test], amn)
     seconds = [r["seconds"] for r in history]
     choices["amn"] = {"epochs": epochs, "val_history": history, "seconds_per_epoch": round(float(np.median(seconds)), 3),
                       "steps_per_epoch": history[0]["steps"], "refit_steps_per_epoch": refit[0]["steps"]}
     counts = {"train": len(train), "val": len(val), "refit": len(fit), "test": len(test)}
-    return rows, choices, counts
+    return rows, choices, counts, features
 
 
 def unseen_table(
     task: UnseenTask, snippet_vectors: np.ndarray, trope_vectors: np.ndarray, answers: dict[str, list[list[int]]],
-    cs: list[float], amn: SentenceAMNSettings, n_resamples: int,
+    cs: list[float], amn: SentenceAMNSettings, n_resamples: int, purity_ks: list[int],
 ) -> dict:
     """metrics/unseen_tropes.json: one object per system (headline), then the second figure,
+    the purity of the test characters' clusters (flows/lib/unseen_purity.py: the AMN's z, the
+    supervised reference's LR probabilities, the unsupervised mean MiniLM vector, random),
     the val choices and the protocol."""
     vectors = character_vectors(task, snippet_vectors)
     texts = ["\n".join(s) for s in task.snippets]
@@ -91,7 +96,7 @@ def unseen_table(
     test = task.indices("test")
 
     head_fit = np.concatenate([task.indices("train"), task.indices("val")])
-    rows, choices, counts = _supervised_rows(task, vectors, tfidf_matrix(texts, head_fit), mean_x, trope_vectors,
+    rows, choices, counts, features = _supervised_rows(task, vectors, tfidf_matrix(texts, head_fit), mean_x, trope_vectors,
                                              ("train",), cs, amn, n_resamples)
     rows["zero_shot_descriptions"] = score_ranked(
         gold_test, ranked_from_scores(zero_shot_scores(mean_x, trope_vectors)[test]), n_resamples)
@@ -99,13 +104,15 @@ def unseen_table(
         rows[model.replace("-", "_")] = score_ranked(gold_test, ranked, n_resamples)
 
     shared_fit = np.concatenate([head_fit, task.indices("shared_movie")])
-    shared_rows, shared_choices, shared_counts = _supervised_rows(
+    shared_rows, shared_choices, shared_counts, _ = _supervised_rows(
         task, vectors, tfidf_matrix(texts, shared_fit), mean_x, trope_vectors, ("train", "shared_movie"), cs, amn,
         n_resamples)
     return {
         **rows,
         "gpt4_paper": GPT4_PAPER,
         "with_shared_movies": shared_rows,
+        # Held-out characters only: the 114 test characters, clustered by each system's vectors.
+        "purity": purity_table(np.array([g[0] for g in gold_test]), features, purity_ks),
         "choices": {"headline": choices, "with_shared_movies": shared_choices},
         "protocol": {
             "split": task.split_counts,
