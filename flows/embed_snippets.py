@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.lib.config import data_path, load_params, param, write_json
+from flows.lib.config import data_path, load_params, param
 from flows.lib.embedding_cache import embed_with_cache, sentence_encoder
 from flows.lib.orchestration import task_of
 from flows.lib.unseen_task import load_unseen_task, unseen_settings

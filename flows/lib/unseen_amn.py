@@ -9,7 +9,7 @@ stream D ('char' inputs)."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -171,7 +171,3 @@ def train_sentence_amn(
 def best_epoch(history: list[dict]) -> int:
     """The epoch val prefers: accuracy, then top-5, then the earlier."""
     return max(history, key=lambda r: (r["val_accuracy"], r["val_top5_accuracy"], -r["epoch"]))["epoch"]
-
-
-def settings_dict(settings: SentenceAMNSettings) -> dict:
-    return asdict(settings)

@@ -12,20 +12,9 @@ val and reads test once; every one returns trope scores [n_test, n_tropes].
 A character with k tropes is k training rows of weight 1/k."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from flows.lib.trope_scoring import ranked_from_scores, score_ranked
-
-
-@dataclass
-class Features:
-    """What a reference reads, per character of the task (UnseenTask.characters order)."""
-
-    texts: list[str]  # all masked snippets, one text per character
-    mean_vectors: np.ndarray  # [n_characters, dim] mean unit snippet vector
-    trope_vectors: np.ndarray  # [n_tropes, dim] unit trope-text vectors
 
 
 def expand_multilabel(x, gold: list[list[int]]):
