@@ -9,7 +9,7 @@ import pytest
 
 from flows.lib.errors import PipelineInputError
 from flows.lib.trope_scoring import macro_f1, ranked_from_scores, score_ranked
-from flows.lib.unseen_task import UnseenSettings, load_unseen_task
+from flows.lib.unseen_task import UnseenSettings, load_unseen_task, snippet_table
 from flows.lib.ziems import (
     option_codes, read_answers, read_test_rows, read_ziems_characters, snippet_windows, trope_id, ziems_split,
 )
@@ -99,6 +99,17 @@ def test_task_masks_names_and_orders_test_as_test_json():
     assert "Marty" not in " ".join(brown)
     assert task.trope_texts[2] == "The Chief"  # no description: the title words alone
     assert task.gold("test") == [[0], [1], [2]]
+
+
+def test_snippet_table_for_the_word_level_amn():
+    task = load_unseen_task(FIXTURE, UnseenSettings(window=2, val_share=0.4, seed=0, empty_rows=(6,)))
+    table = snippet_table(task).to_pylist()
+    assert {row["split"] for row in table} == {"train", "val", "test"}
+    assert not any(row["char_id"].startswith("/m/002|") for row in table)  # Marty McFly shares a test movie
+    bull = [row for row in table if row["char_id"] == "/m/003|dumb_muscle"]
+    assert [row["D"] for row in bull] == [["Me lift heavy things.", "[NAME] smash!"], ["Duh, what?", "Muscles good. Books bad."],
+                                          ["[NAME] strong."]]
+    assert bull[0]["movie"] == "Gym Story" and bull[0]["E"] == [] and bull[0]["source"] == "ziems"
 
 
 def test_scoring_rule_multilabel_and_macro_f1():

@@ -48,6 +48,25 @@ class UnseenTask:
         return [text for texts in self.snippets for text in texts] + self.trope_texts
 
 
+def snippet_table(task: UnseenTask):
+    """The task's masked snippets as a SNIPPETS table (flows/lib/schemas.py), source 'ziems', so
+    that the word-level AMN of Table 2 reads this source like the others: one stream, so the whole
+    window is D and E, O are empty; scene = window index; split = role. The shared_movie
+    characters are left out (the headline trains without them), and each character is keyed by
+    its first trope's char_id, since the snippet pipeline has one trope per character."""
+    import pyarrow as pa
+
+    from flows.lib.schemas import SNIPPETS
+
+    rows = [
+        {"snippet_id": f"ziems-{c.row}-{i}", "char_id": f"{c.freebase_id}|{c.tropes[0]}", "movie": c.movies[0],
+         "scene": i, "D": text.split("\n"), "E": [], "O": [], "split": c.role, "source": "ziems"}
+        for c, texts in zip(task.characters, task.snippets) if c.role != "shared_movie"
+        for i, text in enumerate(texts)
+    ]
+    return pa.Table.from_pylist(rows, schema=SNIPPETS)
+
+
 def trope_texts(path: Path) -> tuple[list[str], list[str]]:
     """(trope ids in file order, 'Title words. description' per trope); a trope with no text at
     all (3 of the 72) is its title words alone."""

@@ -34,6 +34,7 @@ class CmuRecord:
     trope: str
     character: str
     movie: str
+    freebase_id: str
 
 
 @dataclass
@@ -42,6 +43,7 @@ class ZiemsCharacter:
     name: str
     tropes: tuple[str, ...]  # CMU trope ids, in the order tropes.csv lists them
     movies: tuple[str, ...]  # CMU movies of the records with this name and one of these tropes
+    freebase_id: str  # of the record of its first trope: char_id = "<freebase_id>|<trope>" as in characters.parquet
     lines: list[str]  # quote lines, in file order
     role: str = ""  # one of ROLES once split
     other_names: tuple[str, ...] = field(default=())  # CMU characters of the same movies
@@ -63,9 +65,9 @@ def read_cmu_records(path: Path) -> list[CmuRecord]:
         trope, _, payload = line.partition("\t")
         try:
             record = json.loads(payload)
-            records.append(CmuRecord(trope.strip(), record["char"].strip(), record["movie"].strip()))
+            records.append(CmuRecord(trope.strip(), record["char"].strip(), record["movie"].strip(), record["id"].strip()))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            raise PipelineInputError(f"{path}:{number}: expected 'trope<TAB>{{\"char\", \"movie\", ...}}'") from None
+            raise PipelineInputError(f"{path}:{number}: expected 'trope<TAB>{{\"char\", \"movie\", \"id\", ...}}'") from None
     return records
 
 
@@ -108,8 +110,11 @@ def read_ziems_characters(
         if not matches:
             raise PipelineInputError(f"{where}: character is not in {clusters_path}")
         # A name can be a character of several movies (sequels); its tropes pick the records.
-        movies = sorted({r.movie for r in matches if r.trope in tropes} or {r.movie for r in matches})
-        characters.append(ZiemsCharacter(index, name, tropes, tuple(movies), lines))
+        chosen = [r for r in matches if r.trope in tropes] or matches
+        movies = sorted({r.movie for r in chosen})
+        # One row can merge two CMU characters of one name (Anakin Skywalker of Episodes I and III).
+        first = next((r for r in chosen if r.trope == tropes[0]), chosen[0])
+        characters.append(ZiemsCharacter(index, name, tropes, tuple(movies), first.freebase_id, lines))
     for character in characters:
         character.other_names = tuple(sorted(
             {r.character for r in records if r.movie in character.movies and r.character != character.name}
