@@ -2,7 +2,8 @@
 from N_diag dialogue snippets S = (D own lines, E context, O other characters' lines).
 
     words --GloVe--> BiGRU + attention per stream (Eqs 2-4) --gamma mix (Eq 1)--> snippet vectors
-    snippet vectors --BiGRU + attention (inter-snippet; 'baseline': masked mean)--> z
+      (snippet_encoder 'sentence': frozen sentence embeddings of the snippets --FC--> snippet vectors)
+    snippet vectors --BiGRU + attention (inter-snippet; 'pool': attention only, 'baseline': masked mean)--> z
     z (+ memory read z_hat) --f_P--> trope logits (Eq 11), J_CE (12)
     optional: trope-description triplet loss J_T (13-14) or, with a memory, J_MT (15-17);
     Knowledge-Store memory (5-9) or Read-Write memory with J_MR and J_MCE (models/memory.py);
@@ -12,7 +13,14 @@ Departures, each because the paper leaves it open or the task asks for it: the t
 are mixed per snippet, before the inter-snippet encoder (the paper mixes the three inter-snippet
 summaries); each stream has its own BiGRU and attention; the memory read is added to z before
 f_P; the triplet negative is the hardest other trope; margins and beta have small floors,
-since a free hinge margin is always pushed to 0 and free loss weights drift to the smallest loss."""
+since a free hinge margin is always pushed to 0 and free loss weights drift to the smallest loss.
+
+For characters never seen in training: the 'sentence' snippet encoder reads cached, frozen
+sentence embeddings (the paper's skip-thought cache, with MiniLM), the 'pool' encoder attends
+over any number of snippets without an order, and `description_logits` adds to each trope's
+logit the scaled cosine of R^P (Eq 13) with that trope's description, so that what the model
+learns about one trope's description carries over to the others, and a trope it never trained
+on can still be scored from its description alone (`score_descriptions`)."""
 from __future__ import annotations
 
 import math
@@ -26,7 +34,8 @@ from models.memory import KnowledgeStore, ReadWriteMemory
 from models.vocab import PAD_ID
 
 STREAMS = ("D", "E", "O")
-ENCODERS = ("baseline", "attn")
+ENCODERS = ("baseline", "attn", "pool")
+SNIPPET_ENCODERS = ("words", "sentence")
 INPUTS = ("char", "3")
 TRIPLETS = ("none", "tropetrip", "tropetrip500")
 MEMORIES = ("none", "ks", "rw")
@@ -42,7 +51,10 @@ class AMNConfig:
     attn_dim: int = 32  # d_a of the two-layer attention scorer
     dropout: float = 0.2
     # the switches that name a Table 2 row
-    encoder: str = "attn"  # baseline | attn
+    encoder: str = "attn"  # baseline | attn | pool (attention over snippets, no recurrence)
+    snippet_encoder: str = "words"  # words (GloVe + BiGRU) | sentence (frozen sentence embeddings in)
+    sentence_dim: int = 384  # width of the sentence embeddings read by snippet_encoder 'sentence'
+    description_logits: bool = False  # add scale * cos(R^P, R^D) to the logits (needs a triplet)
     inputs: str = "3"  # char (D only) | 3 (D, E, O)
     triplet: str = "none"  # none | tropetrip | tropetrip500
     memory: str = "none"  # none | ks | rw
@@ -58,11 +70,14 @@ class AMNConfig:
     beta_floor: float = 0.05  # each loss weight stays >= this
 
     def __post_init__(self):
-        for name, allowed in (("encoder", ENCODERS), ("inputs", INPUTS), ("triplet", TRIPLETS), ("memory", MEMORIES)):
+        for name, allowed in (("encoder", ENCODERS), ("inputs", INPUTS), ("triplet", TRIPLETS), ("memory", MEMORIES),
+                              ("snippet_encoder", SNIPPET_ENCODERS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"AMNConfig.{name}={getattr(self, name)!r}; valid: {', '.join(allowed)}")
         if self.n_diag < 1 or self.hidden % 2:
             raise ValueError("AMNConfig needs n_diag >= 1 and an even hidden size")
+        if self.description_logits and self.triplet == "none":
+            raise ValueError("AMNConfig.description_logits needs a triplet (tropetrip or tropetrip500): it scores R^P")
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -137,7 +152,7 @@ class SequenceEncoder(nn.Module):
 def triplet_loss(anchor: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
     """Eq 14/17 with cosine similarity: max(0, s(a, R_n) - s(a, R_p) + margin), R_n the most
     similar wrong trope. anchor [B, D'], targets [n_tropes, D'], labels [B]."""
-    sims = F.normalize(anchor.float(), dim=-1) @ F.normalize(targets.float(), dim=-1).t()  # [B, n_tropes]
+    sims = _cosines(anchor, targets)  # [B, n_tropes]
     positive = sims.gather(1, labels.unsqueeze(1)).squeeze(1)  # [B]
     hardest_negative = sims.masked_fill(F.one_hot(labels, sims.shape[1]).bool(), -2.0).max(1).values  # [B]
     return F.relu(hardest_negative - positive + margin).mean()
@@ -155,11 +170,20 @@ class AMN(nn.Module):
     def __init__(self, config: AMNConfig):
         super().__init__()
         self.config = c = config
-        self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(c.dropout)
-        self.snippet_encoders = nn.ModuleDict({s: SequenceEncoder(c.embed_dim, c.hidden, c.attn_dim) for s in c.streams})
+        if c.snippet_encoder == "words":
+            self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=PAD_ID)
+            self.snippet_encoders = nn.ModuleDict({s: SequenceEncoder(c.embed_dim, c.hidden, c.attn_dim) for s in c.streams})
+        else:
+            self.snippet_encoders = nn.ModuleDict(
+                {s: nn.Sequential(nn.Linear(c.sentence_dim, c.hidden), nn.Tanh()) for s in c.streams}
+            )
+            # Subtracted from every sentence embedding: sentence embeddings share a large common
+            # direction that says nothing about a trope; the trainer sets it to the training mean.
+            self.register_buffer("snippet_center", torch.zeros(c.sentence_dim))
         self.gamma_logits = nn.Parameter(torch.zeros(len(c.streams)))  # gamma = softmax: sums to 1 (Eq 1)
-        self.inter_snippet = SequenceEncoder(c.hidden, c.hidden, c.attn_dim) if c.encoder == "attn" else None
+        self.inter_snippet = {"attn": SequenceEncoder(c.hidden, c.hidden, c.attn_dim),
+                              "pool": AttentionPool(c.hidden, c.attn_dim)}.get(c.encoder)
         self.classifier = nn.Linear(c.hidden, c.n_tropes)  # f_P (11)
         # R^D, one row per trope in class order; filled by the trainer, saved with the weights.
         self.register_buffer("descriptions", torch.zeros(c.n_tropes, c.desc_dim))
@@ -171,6 +195,8 @@ class AMN(nn.Module):
             if c.memory != "none":
                 self.memory_to_description = nn.Linear(c.hidden, target_dim)  # f_DM (15)
                 self.mix_logit = nn.Parameter(torch.zeros(()))  # gamma of Eq 16, sigmoid keeps it in [0, 1]
+            if c.description_logits:
+                self.description_scale = nn.Parameter(torch.tensor(10.0))  # cosines are in [-1, 1]
         if c.memory == "ks":
             self.memory = KnowledgeStore(c.hidden, c.n_tropes, c.desc_dim, c.n_hops)
         elif c.memory == "rw":
@@ -198,10 +224,15 @@ class AMN(nn.Module):
 
     # --- forward ------------------------------------------------------------------------------
     def encode(self, tokens: dict[str, torch.Tensor], snippet_mask: torch.Tensor) -> torch.Tensor:
-        # tokens[s] [B, N, T] word ids (0 = padding), snippet_mask [B, N] bool -> z [B, d_h]
+        # tokens[s] [B, N, T] word ids (0 = padding), or for snippet_encoder 'sentence' [B, N, sentence_dim]
+        # sentence embeddings; snippet_mask [B, N] bool -> z [B, d_h]
         batch, n_snippets = snippet_mask.shape
         summaries = []
         for stream in self.config.streams:
+            if self.config.snippet_encoder == "sentence":
+                x = self.dropout(tokens[stream].reshape(batch * n_snippets, -1).float() - self.snippet_center)  # [B*N, sentence_dim]
+                summaries.append(self.snippet_encoders[stream](x))  # [B*N, d_h]
+                continue
             words = tokens[stream].reshape(batch * n_snippets, -1)  # [B*N, T]
             word_mask = (words != PAD_ID) & snippet_mask.reshape(-1, 1)  # [B*N, T]
             x = self.dropout(self.embed(words))  # [B*N, T, E]
@@ -218,10 +249,12 @@ class AMN(nn.Module):
     def attention(self, tokens: dict[str, torch.Tensor], snippet_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """The paper's Fig 4 weights, read off one `encode` pass (call in eval mode):
         'z' [B, d_h]; 'snippets' [B, N] inter-snippet attention (the masked mean for 'baseline');
-        'words_<s>' [B, N, T] word attention inside each snippet, per stream s of config.streams."""
+        'words_<s>' [B, N, T] word attention inside each snippet, per stream s of config.streams
+        (snippet_encoder 'words' only)."""
         batch, n_snippets = snippet_mask.shape
         captured: dict[str, torch.Tensor] = {}
-        watched = {f"words_{s}": encoder for s, encoder in self.snippet_encoders.items()}
+        watched = ({f"words_{s}": encoder for s, encoder in self.snippet_encoders.items()}
+                   if self.config.snippet_encoder == "words" else {})
         if self.inter_snippet is not None:
             watched["snippets"] = self.inter_snippet
         hooks = [
@@ -251,16 +284,15 @@ class AMN(nn.Module):
             memory_read = self.memory(z, labels)  # writes to memory when training with labels
             z_hat = memory_read.z_hat
         logits = self.classifier(z if z_hat is None else z + z_hat)  # [B, n_tropes]
+        if c.triplet != "none":
+            anchor, targets = self.description_anchor(z, z_hat), self.description_targets(self.descriptions)
+            if c.description_logits:
+                logits = logits + self.description_scale * _cosines(anchor, targets)
         if labels is None:
             return AMNOutput(logits, z, {}, None)
 
         losses = {"ce": F.cross_entropy(logits.float(), labels)}
         if c.triplet != "none":
-            targets = self.descriptions if self.description_proj is None else self.description_proj(self.descriptions)
-            anchor = self.to_description(z)  # R^P
-            if z_hat is not None:
-                mix = torch.sigmoid(self.mix_logit)  # Eq 16
-                anchor = mix * anchor + (1 - mix) * self.memory_to_description(z_hat)
             losses["triplet"] = triplet_loss(anchor, targets, labels, self.margin)
         if memory_read is not None:
             losses["mem_rank"] = memory_read.rank_loss
@@ -268,6 +300,30 @@ class AMN(nn.Module):
         beta = self.beta
         loss = sum(beta[i] * losses[name] for i, name in enumerate(c.loss_names))
         return AMNOutput(logits, z, losses, loss)
+
+    def description_targets(self, descriptions: torch.Tensor) -> torch.Tensor:
+        """R^D: description embeddings [n, desc_dim], projected for tropetrip500."""
+        return descriptions if self.description_proj is None else self.description_proj(descriptions)
+
+    def description_anchor(self, z: torch.Tensor, z_hat: torch.Tensor | None) -> torch.Tensor:
+        """R^P (Eq 13), or R-hat^P (Eq 16) with a memory read z_hat."""
+        anchor = self.to_description(z)
+        if z_hat is not None:
+            mix = torch.sigmoid(self.mix_logit)
+            anchor = mix * anchor + (1 - mix) * self.memory_to_description(z_hat)
+        return anchor
+
+    @torch.no_grad()
+    def score_descriptions(
+        self, tokens: dict[str, torch.Tensor], snippet_mask: torch.Tensor, descriptions: torch.Tensor
+    ) -> torch.Tensor:
+        """Cosines [B, n] of the characters' R^P with any description embeddings [n, desc_dim],
+        also of tropes the model never trained on (call in eval mode; needs a triplet; the
+        memory read is left out, since its values exist for the trained tropes only)."""
+        if self.config.triplet == "none":
+            raise ValueError("score_descriptions needs a model trained with a triplet loss")
+        z = self.encode(tokens, snippet_mask)
+        return _cosines(self.to_description(z), self.description_targets(descriptions))
 
     def learned_weights(self) -> dict[str, float]:
         """gamma, beta and margins as named floats, for dvclive and metrics."""
@@ -278,7 +334,14 @@ class AMN(nn.Module):
                 weights["margin"] = float(self.margin)
                 if self.config.memory != "none":
                     weights["triplet_mix"] = float(torch.sigmoid(self.mix_logit))
+                if self.config.description_logits:
+                    weights["description_scale"] = float(self.description_scale)
         return weights
+
+
+def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # a [B, D'], b [n, D'] -> [B, n]
+    return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).t()
 
 
 def _softplus_inverse(y: float) -> float:

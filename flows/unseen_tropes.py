@@ -1,0 +1,54 @@
+"""Stage unseen_tropes: tropes of characters the models never saw, on the bundled IMDb quotes of
+Ziems et al. (2024): the 114 test characters, trained on the 290 pool characters that share no
+movie with them (the row with the other 30 is the second figure). Systems: the AMN on frozen
+MiniLM snippet vectors, majority, TF-IDF + LR, mean MiniLM + LR, zero-shot trope-text
+similarity and the stored zero-shot answers of ChatGPT and the flan models, all scored by one
+rule with 95% bootstrap intervals (flows/lib/unseen_table.py). Reads the vectors from the
+embed_snippets cache: no sentence model is loaded. Writes `unseen.metrics`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from flows.lib.config import PARAMS_FILE, data_path, load_params, param, write_json
+from flows.lib.embedding_cache import cached_vectors
+from flows.lib.errors import PipelineInputError
+from flows.lib.orchestration import task_of
+from flows.lib.unseen_amn import SentenceAMNSettings
+from flows.lib.unseen_table import stored_answers, unseen_table
+from flows.lib.unseen_task import load_unseen_task, unseen_settings
+
+
+def unseen_tropes(params: dict) -> dict:
+    task = load_unseen_task(data_path(params), unseen_settings(params))
+    model_name = param(params, "embed.model", str)
+    cache = Path(param(params, "unseen.cache", str))
+    snippet_vectors = cached_vectors([t for texts in task.snippets for t in texts], cache, model_name)
+    trope_vectors = cached_vectors(task.trope_texts, cache, model_name)
+    amn_options = param(params, "unseen.amn", dict)
+    try:
+        amn = SentenceAMNSettings(**amn_options)
+    except TypeError as error:
+        raise PipelineInputError(f"{PARAMS_FILE}: unseen.amn: {error}") from None
+    answers = stored_answers(data_path(params), task, param(params, "unseen.answers", list))
+    metrics = unseen_table(task, snippet_vectors, trope_vectors, answers,
+                           [float(c) for c in param(params, "unseen.logreg_cs", list)], amn,
+                           param(params, "unseen.bootstrap", int), param(params, "unseen.purity_ks", list))
+    write_json(metrics, param(params, "unseen.metrics", str))
+    return metrics
+
+
+@flow(name="unseen_tropes_flow")
+def unseen_tropes_flow() -> dict:
+    metrics = task_of(unseen_tropes)(load_params())
+    for name in ("amn", "minilm_lr", "tfidf_lr", "zero_shot_descriptions", "majority", "chatgpt"):
+        if name in metrics:
+            row = metrics[name]
+            print(f"{name:24s} acc {row['accuracy']:.3f} {row['accuracy_ci95']}  top5 {row['top5_accuracy']:.3f}  "
+                  f"macro-F1 {row['macro_f1']:.3f}  n {row['n']}")
+    return metrics
+
+
+if __name__ == "__main__":
+    unseen_tropes_flow()
