@@ -5,7 +5,7 @@ or a JSON object of SentenceAMNSettings overrides plus "epochs".
 
     python benchmarks/cv_unseen.py zs lr1000 '{"epochs": 10, "memory": "none"}'
 
-Reads the embedding cache of `unseen.cache` (run flows/embed_snippets.py first)."""
+Reads the embedding cache of `paths.snippet_embeddings` (run flows/embed_snippets.py first)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.lib.config import load_params, param  # noqa: E402
+from flows.lib.config import load_params, out_path, param  # noqa: E402
 from flows.lib.embedding_cache import cached_vectors  # noqa: E402
 from flows.lib.trope_scoring import ranked_from_scores, score_ranked  # noqa: E402
 from flows.lib.unseen_amn import SentenceAMNSettings, train_sentence_amn, trope_scores  # noqa: E402
@@ -34,7 +34,7 @@ def main(systems: list[str]) -> None:
     params = load_params(ROOT / "params.yaml")
     root = Path(param(params, "data.root", str))
     task = load_unseen_task(root if root.is_absolute() else ROOT / root, unseen_settings(params))
-    cache, model = ROOT / param(params, "unseen.cache", str), param(params, "embed.model", str)
+    cache, model = ROOT / out_path(params, "snippet_embeddings"), param(params, "embed.model", str)
     vectors = character_vectors(task, cached_vectors([t for s in task.snippets for t in s], cache, model))
     tropes = cached_vectors(task.trope_texts, cache, model)
     gold = [[task.trope_ids.index(t) for t in c.tropes] for c in task.characters]

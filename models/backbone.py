@@ -9,6 +9,7 @@ other name is a hub seq2seq id, loaded where a hub is reachable.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
@@ -16,7 +17,11 @@ import torch
 from torch import nn
 
 from flows.lib.errors import PipelineInputError
-from models.runtime import SENTENCE_MODEL, load_checkpoint, pick_device, sentence_model_path
+from models.runtime import SENTENCE_MODEL, load_checkpoint, pick_device, quiet_model_load, sentence_model_path
+
+# EncoderDecoderModel warns on every forward that gets labels: its loss changed in transformers
+# v4.12 for checkpoints fine-tuned before then. Ours are trained here, so it says nothing.
+warnings.filterwarnings("ignore", message="Version v4.12.0 introduces a better way", category=FutureWarning)
 
 BACKBONES = ("minilm-bert2bert", "tiny-bart")  # anything else is a hub seq2seq id
 
@@ -50,7 +55,8 @@ def build_backbone(config: BackboneConfig, model_config: dict[str, Any] | None):
         return AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_config["model_type"], **settings)), tokenizer
     if config.backbone == "minilm-bert2bert":
         path = sentence_model_path(config.sentence_model)
-        model = EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
+        with quiet_model_load():
+            model = EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
         if config.cross_attention_init == "self_attention":
             # A random cross-attention attends almost uniformly over the history and passes the
             # decoder little that tells one input from another; started as a copy of the same

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -40,10 +41,28 @@ def sentence_model_path(name: str = SENTENCE_MODEL) -> str:
     return name
 
 
+@contextmanager
+def quiet_model_load() -> Iterator[None]:
+    """Load a pretrained model without the messages that every load repeats: transformers'
+    progress bar and its load report, which lists as MISSING the weights a warm start creates
+    on purpose (bert2bert's cross-attention and LM head). Errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
 def load_sentence_model(name: str = SENTENCE_MODEL, device: str | torch.device = "cpu"):
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(sentence_model_path(name), device=str(device))
+    with quiet_model_load():
+        return SentenceTransformer(sentence_model_path(name), device=str(device))
 
 
 def rng_state() -> dict[str, Any]:

@@ -88,7 +88,7 @@ def random_descriptions(n_tropes: int = len(TROPE_WORDS), dim: int = 384, seed: 
 def write_description_cache(tropes_path: Path, cache_path: Path, model: str = "all-MiniLM-L6-v2") -> Path:
     """An embed_descriptions cache (EMBEDDINGS schema) holding random_descriptions() for the
     tropes' descriptions, so flows.lib.description_embeddings.load_description_embeddings reads them."""
-    from flows.lib.description_embeddings import text_sha256
+    from flows.lib.embedding_cache import text_sha256
     from flows.lib.schemas import EMBEDDINGS, TROPES, read_table
 
     texts = read_table(tropes_path, TROPES).column("description").to_pylist()

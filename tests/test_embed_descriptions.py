@@ -6,7 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.lib.description_embeddings import load_description_embeddings, text_sha256, update_cache
+from flows.lib.description_embeddings import load_description_embeddings, update_cache
+from flows.lib.embedding_cache import text_sha256
 from flows.lib.errors import PipelineInputError
 from flows.lib.trope_descriptions import ingest_descriptions
 from flows.lib.schemas import TROPES, read_table, write_table

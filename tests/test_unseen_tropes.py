@@ -37,7 +37,7 @@ def test_cache_encodes_only_new_texts_and_a_rerun_loads_no_model(params, monkeyp
 
     first = embed_snippets(params)
     assert 0 < first["encoded"] <= first["texts"]
-    cache = Path(params["unseen"]["cache"])
+    cache = Path(params["paths"]["snippet_embeddings"])
     stamp = cache.stat().st_mtime_ns
 
     def no_model(*args, **kwargs):
@@ -50,7 +50,7 @@ def test_cache_encodes_only_new_texts_and_a_rerun_loads_no_model(params, monkeyp
     model_name = params["embed"]["model"]
     assert embed_with_cache(["a new line"], cache, model_name, lambda texts: np.ones((len(texts), 384)))["encoded"] == 1
     assert cached_vectors(["a new line"], cache, model_name).shape == (1, 384)
-    with pytest.raises(PipelineInputError, match=r"snippets\.parquet: 1 of 1 texts have no"):
+    with pytest.raises(PipelineInputError, match=r"snippets\.parquet: no '.+' embedding for 1 of 1 texts; run the embed_snippets stage"):
         cached_vectors(["never embedded"], cache, model_name)
 
 
@@ -60,7 +60,7 @@ def test_stage_writes_one_object_per_system(params):
 
     embed_snippets(params)
     unseen_tropes(params)
-    metrics = json.loads(Path(params["unseen"]["metrics"]).read_text())
+    metrics = json.loads(Path(params["paths"]["unseen_tropes_metrics"]).read_text())
     for system in ("amn", "majority", "tfidf_lr", "minilm_lr", "minilm_lr_zero_shot", "zero_shot_descriptions", "tiny"):
         row = metrics[system]
         assert set(row) >= {"accuracy", "top5_accuracy", "macro_f1", "n"} and row["n"] == 3

@@ -34,18 +34,22 @@ def _read_cache(cache_path: Path, model_name: str) -> tuple[pa.Table | None, dic
     return table, {sha: i for i, sha in enumerate(mine.column("text_sha256").to_pylist())}, vectors
 
 
-def cached_vectors(texts: list[str], cache_path: str | Path, model_name: str) -> np.ndarray:
-    """float32 [len(texts), dim], read from the cache only; a text it lacks is an error."""
+def cached_vectors(
+    texts: list[str], cache_path: str | Path, model_name: str, stage: str = "embed_snippets",
+    names: list[str] | None = None,
+) -> np.ndarray:
+    """float32 [len(texts), dim], read from the cache only. A text it lacks is a one-line error
+    naming the `stage` that fills the cache and, given `names` (one per text), the first such text."""
     cache_path = Path(cache_path)
     if not cache_path.exists():
-        raise PipelineInputError(f"{cache_path}: embedding cache not found; run the embed_snippets stage")
+        raise PipelineInputError(f"{cache_path}: embedding cache not found; run the {stage} stage")
     _, row_of, vectors = _read_cache(cache_path, model_name)
     rows = [row_of.get(text_sha256(text), -1) for text in texts]
     missing = rows.count(-1)
     if missing:
-        raise PipelineInputError(
-            f"{cache_path}: {missing} of {len(texts)} texts have no '{model_name}' embedding; run the embed_snippets stage"
-        )
+        what = (f"{names[rows.index(-1)]}" + (f" and {missing - 1} more" if missing > 1 else "")) if names \
+            else f"{missing} of {len(texts)} texts"
+        raise PipelineInputError(f"{cache_path}: no '{model_name}' embedding for {what}; run the {stage} stage")
     return vectors[rows]
 
 
