@@ -130,6 +130,25 @@ def test_report_shows_the_sweep_baselines_and_pess_personas_when_present(project
 
 
 @pytest.mark.slow
+def test_the_unseen_character_table_heads_the_report_when_present(project_dir, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(project_dir, folder, ignore=shutil.ignore_patterns(".prefect-results"))
+    assert lxml.html.fromstring(build_report(inputs_in(folder), projection="pca")).xpath("//section[@id='unseen']") == []
+    row = {"accuracy": 0.25, "accuracy_ci95": [0.2, 0.3], "top5_accuracy": 0.5, "top5_accuracy_ci95": [0.4, 0.6],
+           "macro_f1": 0.1, "macro_f1_ci95": [0.05, 0.15], "n": 114}
+    unseen = {"amn": row, "majority": {**row, "accuracy": 0.035}, "gpt4_paper": {"macro_f1": 0.449},
+              "protocol": {"characters": {"headline": {"test": 114, "refit": 289}}}}
+    (folder / "metrics" / "unseen_tropes.json").write_text(json.dumps(unseen))
+    tree = lxml.html.fromstring(build_report(inputs_in(folder), projection="pca"))
+    sections = tree.xpath("//section/@id")
+    assert sections.index("unseen") < sections.index("classification")
+    cells = [[td.text_content().strip() for td in tr.xpath("td")] for tr in tree.xpath("//section[@id='unseen']/table/tr[td]")]
+    assert cells == [["AMN on frozen MiniLM snippets", "0.250 [0.200, 0.300]", "0.500 [0.400, 0.600]", "0.100 [0.050, 0.150]", "114"],
+                     ["majority", "0.035 [0.200, 0.300]", "0.500 [0.400, 0.600]", "0.100 [0.050, 0.150]", "114"]]
+    assert "partly rewards recognising the character" in tree.get_element_by_id("classification").text_content()
+
+
+@pytest.mark.slow
 def test_a_missing_stage_output_is_a_one_line_error(project_dir, tmp_path):
     inputs = inputs_in(project_dir)
     inputs.narrative = str(tmp_path / "narrative.json")

@@ -38,7 +38,7 @@ PURITY_METHODS = {"amn": "AMN (ours)", "tfidf": "TF-IDF", "minilm": "mean MiniLM
 
 @dataclass
 class ReportInputs:
-    """Every file the report reads; the last four are optional."""
+    """Every file the report reads; the last five are optional."""
 
     evaluate: str
     confusion: str
@@ -50,6 +50,7 @@ class ReportInputs:
     table2: str
     baselines: str
     personas: str
+    unseen: str
 
     def required(self) -> list[str]:
         return [self.evaluate, self.confusion, self.per_trope, self.purity, self.narrative, self.embeddings]
@@ -60,7 +61,7 @@ def report_inputs(params: dict[str, Any]) -> ReportInputs:
     keys = {"evaluate": "evaluate_metrics", "confusion": "confusion", "per_trope": "per_trope",
             "purity": "purity_metrics", "narrative": "narrative", "embeddings": "character_embeddings",
             "train": "train_metrics", "table2": "table2_metrics", "baselines": "baselines_metrics",
-            "personas": "character_personas"}
+            "personas": "character_personas", "unseen": "unseen_tropes_metrics"}
     return ReportInputs(**{field: str(out_path(params, key)) for field, key in keys.items()})
 
 
@@ -95,6 +96,21 @@ def table2_rows(table2: dict | None, train: dict | None, evaluate: dict, baselin
             rows.append({"model": label, "kind": "baseline", "seeds": 1, "ours": baselines[name], "std": None,
                          "paper": None})
     return rows
+
+
+UNSEEN_SYSTEMS = {  # metrics/unseen_tropes.json key -> label, in the order the table shows them
+    "amn": "AMN on frozen MiniLM snippets", "minilm_lr_zero_shot": "mean MiniLM + LR, mixed with zero-shot",
+    "minilm_lr": "mean MiniLM + LR", "zero_shot_descriptions": "zero-shot: similarity to trope descriptions",
+    "tfidf_lr": "TF-IDF + LR", "majority": "majority", "chatgpt": "ChatGPT (stored answers)",
+    "flan_ul2": "flan-ul2 (stored answers)", "flan_t5_xxl": "flan-t5-xxl (stored answers)",
+}
+
+
+def unseen_rows(unseen: dict | None) -> list[dict]:
+    """The headline table: each system on the unseen test characters, with its intervals."""
+    if not unseen:
+        return []
+    return [{"label": label, **unseen[key]} for key, label in UNSEEN_SYSTEMS.items() if key in unseen]
 
 
 def _paper_row(variant: str) -> dict[str, float] | None:
@@ -246,7 +262,10 @@ def build_report(inputs: ReportInputs, projection: str = "tsne", seed: int = 0) 
     per_trope = sorted(read_csv(inputs.per_trope), key=lambda row: (-int(row["support"]), row["trope"]))
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    unseen = read_json(inputs.unseen, required=False)
     return environment.get_template("report.html.j2").render(
+        unseen=unseen,
+        unseen_rows=unseen_rows(unseen),
         variant=narrative["variant"],
         n_diag=narrative["n_diag"],
         gamma=narrative["gamma"],
