@@ -13,6 +13,7 @@ from typing import Iterable
 import numpy as np
 
 from flows.lib.name_mask import NameMasker
+from flows.lib.trope_scoring import score_ranked
 
 NO_NAME = "none"  # the document of a snippet without a name token
 C_GRID = (0.1, 1.0, 10.0)
@@ -61,9 +62,14 @@ def names_only_accuracy(documents: list[str], labels: list[str], splits: list[st
             best = (score, c, model)
     val_accuracy, c, model = best
     majority = Counter(labels_array[train]).most_common(1)[0][0]
+    label_ids = {label: index for index, label in enumerate(sorted(set(labels)))}
+    gold = [[label_ids[label]] for label in labels_array[test]]
+    scored = score_ranked(gold, [[label_ids[label]] for label in model.predict(features[test])])
     return {
         "accuracy": float((model.predict(features[test]) == labels_array[test]).mean()),
+        "accuracy_ci95": scored["accuracy_ci95"],  # bootstrap over test snippets
         "majority": float((labels_array[test] == majority).mean()),
+        "majority_ci95": score_ranked(gold, [[label_ids[majority]]] * len(gold))["accuracy_ci95"],
         "C": c,
         "val_accuracy": val_accuracy,
         "n_test": int(len(test)),
