@@ -20,7 +20,8 @@ from flows.lib.config import load_params, out_path, param
 from flows.lib.errors import PipelineInputError
 from flows.lib.narrative_file import person_tropes, read_narrative
 from flows.lib.screenplay import LAYOUTS, cue_counts, match_character, normalize_cue, parse_screenplay
-from flows.lib.screenplay_snippets import cap_evenly, ingest_settings, snippet_windows, window_streams
+from flows.lib.name_mask import NameMasker
+from flows.lib.screenplay_snippets import cap_evenly, ingest_settings, mask_streams, snippet_windows, window_streams
 from flows.lib.trope_data import unlabelled_snippets
 from models.runtime import pick_device
 
@@ -84,8 +85,9 @@ def explain_lines(entries: list[dict[str, Any]], limit: int | None) -> list[str]
 
 # --- a screenplay the model has not seen ----------------------------------------------------
 def screenplay_snippets(text: str, character: str, window: int, max_snippets: int, layout: str,
-                        source: str) -> tuple[list[str], dict[str, list[list[str]]]]:
-    """(the cues the character speaks under, stream -> per snippet its lines) as ingest_screenplays."""
+                        source: str, mask_names: bool) -> tuple[list[str], dict[str, list[list[str]]]]:
+    """(the cues the character speaks under, stream -> per snippet its lines) as ingest_screenplays,
+    names masked (the script's cues and the character's name) when the model was trained so."""
     scenes = parse_screenplay(text, layout)
     counts = cue_counts(scenes)
     cues = set(match_character(character, counts))
@@ -95,13 +97,16 @@ def screenplay_snippets(text: str, character: str, window: int, max_snippets: in
                                  + (f"; closest cues: {near}" if near else ""))
     snippets = [window_streams(blocks, cues) for _, _, blocks in
                 cap_evenly(list(snippet_windows(scenes, cues, window)), max_snippets)]
+    if mask_names:
+        masker = NameMasker([character], cues=counts)
+        snippets = [mask_streams(snippet, masker) for snippet in snippets]
     lines = {"D": [s["D"] for s in snippets], "E": [s["E"] for s in snippets],
              "O": [[other["text"] for other in s["O"]] for s in snippets]}
     return sorted(cues), lines
 
 
 def classify_screenplay(
-    path: str | Path, character: str, model_file: str | Path, window: int, max_snippets: int,
+    path: str | Path, character: str, model_file: str | Path, window: int, max_snippets: int, mask_names: bool,
     device: str = "cpu", layout: str = "auto", top: int = 5,
 ) -> dict[str, Any]:
     """The trained model's top tropes for `character` of the screenplay at `path`."""
@@ -109,7 +114,7 @@ def classify_screenplay(
     if not path.is_file():
         raise PipelineInputError(f"{path}: screenplay not found")
     cues, lines = screenplay_snippets(path.read_text(encoding="utf-8", errors="replace"), character, window,
-                                      max_snippets, layout, str(path))
+                                      max_snippets, layout, str(path), mask_names)
     torch_device = pick_device(device)
     trained = load_model(model_file, torch_device)
     snippets = unlabelled_snippets(lines, trained.trope_ids, character)
@@ -141,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "classify":
         cutting = ingest_settings(params)
         result = classify_screenplay(args.screenplay, args.character, args.model or model_path(params), cutting.window,
-                                     cutting.max_snippets, param(params, "inference.device", str), args.layout, args.top)
+                                     cutting.max_snippets, cutting.mask_names, param(params, "inference.device", str),
+                                     args.layout, args.top)
         print(f"{args.character} in {args.screenplay}: cues {', '.join(result['cues'])}; {result['snippets']} snippets")
         for rank, (trope, prob) in enumerate(result["tropes"], start=1):
             print(f"{rank:3d}. {prob:.3f}  {trope}")

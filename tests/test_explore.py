@@ -41,13 +41,20 @@ def test_screenplay_snippets_are_cut_like_ingest(shared_data):
     from flows.lib.screenplay import parse_screenplay
 
     text = (shared_data / SCRIPT).read_text(encoding="utf-8", errors="replace")
-    cues, lines = screenplay_snippets(text, "Dr. Lecter", window=6, max_snippets=30, layout="auto", source=SCRIPT)
+    cues, lines = screenplay_snippets(text, "Dr. Lecter", window=6, max_snippets=30, layout="auto", source=SCRIPT,
+                                      mask_names=False)
     assert cues == ["DR LECTER"] and len(lines["D"]) == 30 == len(lines["E"]) == len(lines["O"])
     assert all(lines["D"])  # every snippet holds a line of his
     windows = list(snippet_windows(parse_screenplay(text), {"DR LECTER"}, 6))
     assert len(windows) > 30  # capped evenly, first and last window kept
     assert lines["D"][0] == [b.text for b in windows[0][2] if b.kind == "dialogue" and b.speaker == "DR LECTER"]
     assert lines["D"][-1] == [b.text for b in windows[-1][2] if b.kind == "dialogue" and b.speaker == "DR LECTER"]
+    _, masked = screenplay_snippets(text, "Dr. Lecter", window=6, max_snippets=30, layout="auto", source=SCRIPT,
+                                    mask_names=True)  # as ingest.mask_names trains the model
+    said = " ".join(line for snippet in lines["D"] + lines["O"] for line in snippet)
+    said_masked = " ".join(line for snippet in masked["D"] + masked["O"] for line in snippet)
+    assert "Clarice" in said and "Lecter" in said  # a cue (CLARICE) and his own name, before masking
+    assert "Clarice" not in said_masked and "Lecter" not in said_masked and "[NAME]" in said_masked
 
 
 @pytest.mark.slow

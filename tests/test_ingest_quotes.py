@@ -40,7 +40,7 @@ def inputs(tmp_path, shared_data):
 
 def run(tmp_path, inputs, min_lines=3, split=SNIPPET_SPLIT):
     output, metrics = tmp_path / "data" / "snippets_imdb.parquet", tmp_path / "metrics" / "ingest_quotes.json"
-    counts = ingest_quotes(*inputs, output, metrics, IngestSettings(6, min_lines, 30, True), split)
+    counts = ingest_quotes(*inputs, output, metrics, IngestSettings(6, min_lines, 30, True, True), split)
     return read_table(output, SNIPPETS).to_pylist(), counts
 
 
@@ -54,9 +54,10 @@ def test_cmu_characters_get_their_quotes_as_snippets(tmp_path, inputs):
     assert sorted(smith) == [0, 2, 3]  # the quotes where Agent Smith speaks, by page position
     assert smith[0]["D"] == ["Punctuality is a courtesy, Mr. Anderson."]
     assert smith[0]["E"] == ["straightening his tie"]
-    assert smith[0]["O"] == [{"speaker": "Neo", "text": "Then I must be very rude."}]
+    # names masked (ingest.mask_names): every speaker of the movie's quotes is a name
+    assert smith[0]["O"] == [{"speaker": "[NAME]", "text": "Then I must be very rude."}]
     assert smith[3]["E"] == ["interrogation room", "taps the table", "together"]
-    assert smith[3]["O"] == [{"speaker": "Neo and Trinity", "text": "No."}]
+    assert smith[3]["O"] == [{"speaker": "[NAME] and [NAME]", "text": "No."}]
     assert smith[0]["snippet_id"] == "/m/0k5wz1|consummate_professional|imdb|qt9000001"
     # "Professor Philip Brainard" speaks as "Professor Brainard" (title + last name).
     brainard = by_character["/m/0jy9q0|absent_minded_professor"]

@@ -16,6 +16,13 @@ def test_masks_name_words_possessives_and_capitals_but_not_titles_or_words():
     assert masker.name_tokens("Hi Marty, hi philip") == ["Marty"]
 
 
+def test_speaker_cues_mask_any_capitalised_spelling_but_not_lower_case_words():
+    masker = NameMasker(["Indiana Jones"], cues=["INDY", "MARION", "MCFLY", "GUARD #2", "DR LECTER"])
+    assert masker.mask("Indy's hat, INDY! Marion met McFly and Dr. Lecter; the guard waved at Jones.") == (
+        f"{MASK_TOKEN} hat, {MASK_TOKEN}! {MASK_TOKEN} met {MASK_TOKEN} and Dr. {MASK_TOKEN}; the guard waved at {MASK_TOKEN}.")
+    assert masker.mask("indy marion, Guard!") == f"indy marion, {MASK_TOKEN}!"  # a cue word, capitalised
+
+
 def _names_only_accuracy(texts, labels, train, test, masker) -> float:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression

@@ -4,7 +4,8 @@ a model (or a TF-IDF) must not learn who is speaking from the names in the lines
 A name is masked word by word: each word of a name (the character's own name and cue forms, the
 other characters of its movie, every CMU character name) becomes MASK_TOKEN where it occurs
 capitalised as written or in capitals, also with a possessive 's; a run of masked words becomes
-one MASK_TOKEN. Title words ("Doctor", "Mr") and English stop words stay, since they are roles or
+one MASK_TOKEN. Speaker cues of a script ("INDY", "MCFLY") are written in capitals, so their words
+match any capitalised spelling ("Indy", "McFly"), never a lower-case one ("the guard"). Title words ("Doctor", "Mr") and English stop words stay, since they are roles or
 grammar, not identity ("Professor Keenbean" -> "Professor [NAME]"); so are a few generic
 nouns that CMU names contain ("Man with No Name")."""
 from __future__ import annotations
@@ -42,16 +43,21 @@ def name_words(names: Iterable[str]) -> frozenset[str]:
 
 
 class NameMasker:
-    """mask(text) replaces the words of `names` by MASK_TOKEN (see the module docstring)."""
+    """mask(text) replaces the words of `names` and of the speaker `cues` by MASK_TOKEN (see the
+    module docstring)."""
 
-    def __init__(self, names: Iterable[str]):
+    def __init__(self, names: Iterable[str], cues: Iterable[str] = ()):
         words = name_words(names)
         self.words = words | {w.upper() for w in words}
+        self.cue_words = frozenset(w.lower() for w in name_words(cues))
+
+    def _is_name_word(self, word: str) -> bool:
+        return word in self.words or (word[:1].isupper() and word.lower() in self.cue_words)
 
     def _is_name(self, word: str) -> bool:
-        if word in self.words:
+        if self._is_name_word(word):
             return True
-        return word[-2:] in ("'s", "'S") and word[:-2] in self.words
+        return word[-2:] in ("'s", "'S") and self._is_name_word(word[:-2])
 
     def mask(self, text: str) -> str:
         masked = _WORD.sub(lambda m: MASK_TOKEN if self._is_name(m.group(0)) else m.group(0), text)

@@ -4,7 +4,9 @@ every bracketed direction of the quote, O = the other speakers' lines. A charact
 the speakers of its movie's quotes by the screenplay path's name rules
 (`screenplay.match_character`: full name, name without titles, title + last name, and the most
 frequent first or last name), keeps ingest.min_lines lines at least and ingest.max_snippets
-quotes at most, and is split like the screenplay snippets (split.unit)."""
+quotes at most, and is split like the screenplay snippets (split.unit; a quote is a scene). With
+ingest.mask_names the names are masked as in the screenplay snippets: every speaker of the movie's
+quotes and every word of a CMU character name becomes one placeholder."""
 from __future__ import annotations
 
 from collections import Counter
@@ -13,9 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.lib.config import write_json
+from flows.lib.name_mask import NameMasker
 from flows.lib.schemas import CHARACTERS, QUOTES, SNIPPETS, read_table, write_table
 from flows.lib.screenplay import match_character, normalize_cue
-from flows.lib.screenplay_snippets import IngestSettings, cap_evenly
+from flows.lib.screenplay_snippets import IngestSettings, cap_evenly, mask_streams
 from flows.lib.splits import SPLITS, SplitSettings, snippet_splits
 
 SOURCE = "imdb"
@@ -43,6 +46,7 @@ def ingest_quotes(characters_path: Path, quotes_path: Path, output_path: Path, m
     quotes_by_movie: dict[str, list[dict]] = {}
     for quote in sorted(read_table(quotes_path, QUOTES).to_pylist(), key=lambda q: (q["movie"], q["position"])):
         quotes_by_movie.setdefault(quote["movie"], []).append(quote)
+    cmu_names = sorted({character["character"] for character in characters})
     rows: list[dict] = []
     matched: dict[str, int] = {}
     for character in characters:
@@ -54,8 +58,12 @@ def ingest_quotes(characters_path: Path, quotes_path: Path, output_path: Path, m
             continue
         snippets = [(quote, snippet) for quote in quotes if (snippet := quote_snippet(quote, speakers))]
         snippets = cap_evenly(snippets, settings.max_snippets)
+        if settings.mask_names:
+            masker = NameMasker(cmu_names, cues=counts)
+            snippets = [(quote, mask_streams(snippet, masker)) for quote, snippet in snippets]
         if split.unit == "snippet":  # the same person under two tropes gets the same split
-            labels = snippet_splits(len(snippets), split, f"{character['freebase_id']}|{character['movie']}")
+            scenes = [quote["position"] for quote, _ in snippets]
+            labels = snippet_splits(scenes, split, f"{character['freebase_id']}|{character['movie']}")
         else:
             labels = [character["split"]] * len(snippets)
         for (quote, snippet), label in zip(snippets, labels):

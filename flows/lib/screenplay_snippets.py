@@ -10,7 +10,13 @@ INDY); otherwise, and for crawled scripts, `screenplay.match_character`'s name r
 
 A snippet is a window of ingest.window consecutive blocks of one scene (scenes are tiled
 into non-overlapping windows) holding at least one line of the character: D = the character's
-lines, E = action lines and parentheticals, O = the other characters' lines with speakers."""
+lines, E = action lines and parentheticals, O = the other characters' lines with speakers.
+
+With ingest.mask_names, names are masked before anything downstream reads the text
+(flows/lib/name_mask.py): every speaker cue of the script (the character's own among them), the
+cues of every CMU character in any script, and every word of a CMU character name (of this movie
+and of the others: "Skywalker" is named in scripts where Luke is no CMU character) become one
+placeholder, in D, E, O and O's speakers, so no model can tell who speaks from names. Splits: flows/lib/splits.py."""
 from __future__ import annotations
 
 import csv
@@ -24,6 +30,7 @@ import pyarrow as pa
 
 from flows.lib.config import PARAMS_FILE, param, write_json
 from flows.lib.errors import PipelineInputError
+from flows.lib.name_mask import NameMasker
 from flows.lib.schemas import CHARACTERS, SCREENPLAY_PAGES, SNIPPETS, read_table, write_table
 from flows.lib.screenplay import Scene, cue_counts, match_character, parse_screenplay
 from flows.lib.splits import SPLITS, SplitSettings, snippet_splits
@@ -41,6 +48,7 @@ class IngestSettings:
     min_lines: int  # dialogue blocks a character needs to be kept
     max_snippets: int  # per character
     hand_aliases: bool  # cues from cmu_character_matches.tsv's matched_cue
+    mask_names: bool  # mask cues and CMU names of the movie in every stream
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,8 @@ def ingest_settings(params: dict) -> IngestSettings:
         if value < 1:
             raise PipelineInputError(f"{PARAMS_FILE}: param 'ingest.{name}' must be >= 1, got {value}")
         values[name] = value
-    return IngestSettings(**values, hand_aliases=param(params, "ingest.hand_aliases", bool))
+    return IngestSettings(**values, hand_aliases=param(params, "ingest.hand_aliases", bool),
+                          mask_names=param(params, "ingest.mask_names", bool))
 
 
 def read_tsv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
@@ -131,6 +140,15 @@ def window_streams(blocks: list, cues: set[str]) -> dict[str, list]:
     }
 
 
+def mask_streams(streams: dict[str, list], masker: NameMasker) -> dict[str, list]:
+    """(D, E, O) with names masked, O's speakers too."""
+    return {
+        "D": [masker.mask(text) for text in streams["D"]],
+        "E": [masker.mask(text) for text in streams["E"]],
+        "O": [{"speaker": masker.mask(other["speaker"]), "text": masker.mask(other["text"])} for other in streams["O"]],
+    }
+
+
 def cap_evenly(items: list, limit: int) -> list:
     """At most `limit` items, evenly spread over the script (deterministic)."""
     if len(items) <= limit:
@@ -152,8 +170,7 @@ def ingest_screenplays(
     scripts = {**crawled_scripts(crawled_path), **bundled_scripts(scripts_root / SCRIPT_MAP, scripts_root)}
     aliases = read_hand_aliases(scripts_root / CHARACTER_MATCHES) if settings.hand_aliases else {}
     parsed: dict[str, tuple[list[Scene], Counter]] = {}
-    rows: list[dict] = []
-    per_character: dict[str, int] = {}
+    matched: list[tuple[dict, list[Scene], set[str]]] = []  # (character, its script's scenes, its cues)
     with_script = 0
     for character in characters:
         script = scripts.get(character["movie"])
@@ -166,21 +183,37 @@ def ingest_screenplays(
         scenes, counts = parsed[script.name]
         known = aliases.get((character["movie"], character["character"])) if script.bundled else None
         cues = set(match_character(character["character"], counts, known))
-        if sum(counts[cue] for cue in cues) < settings.min_lines:
-            continue
+        if sum(counts[cue] for cue in cues) >= settings.min_lines:
+            matched.append((character, scenes, cues))
+    maskers: dict[str, NameMasker] = {}
+    if settings.mask_names:
+        # Names: every CMU name, and the cues of every CMU character in any script ("INDY" of
+        # Raiders also names him in Temple of Doom, whose script cues him "INDIANA").
+        cmu_names = sorted({character["character"] for character in characters})
+        character_cues = sorted({cue for _, _, cues in matched for cue in cues})
+        for movie in dict.fromkeys(character["movie"] for character, _, _ in matched):
+            counts = parsed[scripts[movie].name][1]
+            maskers[movie] = NameMasker(cmu_names, cues=[*counts, *character_cues])
+    rows: list[dict] = []
+    per_character: dict[str, int] = {}
+    for character, scenes, cues in matched:
         windows = cap_evenly(list(snippet_windows(scenes, cues, settings.window)), settings.max_snippets)
         if split.unit == "snippet":  # the same person under two tropes gets the same split
-            labels = snippet_splits(len(windows), split, f"{character['freebase_id']}|{character['movie']}")
+            scenes_of = [scene_index for scene_index, _, _ in windows]
+            labels = snippet_splits(scenes_of, split, f"{character['freebase_id']}|{character['movie']}")
         else:
             labels = [character["split"]] * len(windows)
         for (scene_index, start, blocks), label in zip(windows, labels):
+            streams = window_streams(blocks, cues)
+            if settings.mask_names:
+                streams = mask_streams(streams, maskers[character["movie"]])
             rows.append(
                 {
                     "snippet_id": f"{character['char_id']}|{scene_index}|{start}",
                     "char_id": character["char_id"],
                     "movie": character["movie"],
                     "scene": scene_index,
-                    **window_streams(blocks, cues),
+                    **streams,
                     "split": label,
                     "source": SOURCE,
                 }
