@@ -200,12 +200,12 @@ def train(
     elapsed = time.perf_counter() - started
     save_checkpoint({**model.checkpoint(), "run_key": key, "steps": settings.steps}, model_path)
     trained = settings.steps - start
+    # Wall time goes to the log, not the summary: metrics files of two runs must be byte-identical.
+    log.info("trained %d steps in %.1f s (%.3f s/step)", trained, elapsed, elapsed / trained if trained else 0.0)
     summary = {
         "steps": settings.steps,
         "steps_this_run": trained,
         "resumed_from": start,
-        "seconds_this_run": round(elapsed, 1),
-        "seconds_per_step": round(elapsed / trained, 3) if trained else None,
         "train_examples": len(examples),
         "parameters": sum(p.numel() for p in model.parameters()),
         "history": history,

@@ -93,7 +93,6 @@ def train_and_score(
             "seed": run["seed"],
             "steps": settings.steps,
             "split": split,
-            "seconds_per_step": summary["seconds_per_step"],
             "parameters": summary["parameters"],
             **metrics,
         }

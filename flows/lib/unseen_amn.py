@@ -8,7 +8,6 @@ them when it has fewer) and one of its gold tropes as the label; scoring reads u
 stream D ('char' inputs)."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,7 +120,7 @@ def train_sentence_amn(
     epochs: int, val: tuple[list[np.ndarray], list[list[int]]] | None = None,
 ) -> tuple[AMN, list[dict]]:
     """Train for `epochs` on (vectors, gold); with `val`, score it after every epoch.
-    -> (model after the last epoch, history rows {epoch, loss, seconds, val accuracy/top5})."""
+    -> (model after the last epoch, history rows {epoch, loss, steps, val accuracy/top5})."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -143,7 +142,6 @@ def train_sentence_amn(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1), eta_min=settings.lr * 0.05)
     history = []
     for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
         model.train()
         total, steps = 0.0, 0
         order = rng.permutation(len(vectors))
@@ -160,7 +158,7 @@ def train_sentence_amn(
             optimizer.step()
             total, steps = total + out.loss.item(), steps + 1
         scheduler.step()
-        row = {"epoch": epoch, "loss": total / steps, "seconds": time.perf_counter() - started, "steps": steps}
+        row = {"epoch": epoch, "loss": total / steps, "steps": steps}  # no wall time: metrics must reproduce byte for byte
         if val is not None:
             point = score_ranked(val[1], ranked_from_scores(trope_scores(model, val[0], settings)), n_resamples=1)
             row.update(val_accuracy=point["accuracy"], val_top5_accuracy=point["top5_accuracy"])

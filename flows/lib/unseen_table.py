@@ -74,9 +74,8 @@ def _supervised_rows(task: UnseenTask, vectors: list[np.ndarray], texts_x, mean_
     model, refit = train_sentence_amn([vectors[i] for i in fit], [gold_all[i] for i in fit], trope_vectors, amn, epochs)
     score("amn", trope_scores(model, [vectors[i] for i in test], amn))
     features["amn_z"] = persona_vectors(model, [vectors[i] for i in test], amn)
-    seconds = [r["seconds"] for r in history]
-    choices["amn"] = {"epochs": epochs, "val_history": history, "seconds_per_epoch": round(float(np.median(seconds)), 3),
-                      "steps_per_epoch": history[0]["steps"], "refit_steps_per_epoch": refit[0]["steps"]}
+    choices["amn"] = {"epochs": epochs, "val_history": history, "steps_per_epoch": history[0]["steps"],
+                      "refit_steps_per_epoch": refit[0]["steps"]}
     counts = {"train": len(train), "val": len(val), "refit": len(fit), "test": len(test)}
     return rows, choices, counts, features
 
