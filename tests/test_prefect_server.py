@@ -55,11 +55,20 @@ def test_shared_server_reuses_a_running_one(monkeypatch, tmp_path):
     assert not (tmp_path / "server.log").exists()  # nothing was started
 
 
-def test_personas_repro_gives_every_stage_one_server_and_stops_it(tmp_path):
-    """A real `dvc repro` of two stages through `personas repro`: both see the same server."""
+def personas_repro(tmp_path: Path, dvc_yaml: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """`personas repro` in a fresh git + DVC repo holding `dvc_yaml`; returns the repo and the run."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "dvc.yaml").write_text(textwrap.dedent(f"""
+    (repo / "dvc.yaml").write_text(textwrap.dedent(dvc_yaml))
+    env = prefect_env(tmp_path / "home")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([BIN / "dvc", "init", "-q"], cwd=repo, check=True, env=env)
+    return repo, subprocess.run([BIN / "personas", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_personas_repro_gives_every_stage_one_server_and_stops_it(tmp_path):
+    """A real `dvc repro` of two stages through `personas repro`: both see the same server."""
+    repo, done = personas_repro(tmp_path, f"""
         stages:
           first:
             cmd: {sys.executable} -c "import os; open('first.txt', 'w').write(os.environ['PREFECT_API_URL'])"
@@ -68,29 +77,19 @@ def test_personas_repro_gives_every_stage_one_server_and_stops_it(tmp_path):
             cmd: {sys.executable} -c "import os; open('second.txt', 'w').write(os.environ['PREFECT_API_URL'])"
             deps: [first.txt]
             outs: [second.txt]
-    """))
-    env = prefect_env(tmp_path / "home")
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run([BIN / "dvc", "init", "-q"], cwd=repo, check=True, env=env)
-    done = subprocess.run([BIN / "personas", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    """)
     assert done.returncode == 0, done.stderr[-3000:]
     first, second = (repo / "first.txt").read_text(), (repo / "second.txt").read_text()
     assert first == second and first.startswith("http://127.0.0.1:")
     assert not healthy(first)
-    assert (Path(env["PREFECT_HOME"]) / "server.log").exists()
+    assert (tmp_path / "home" / "server.log").exists()
 
 
 def test_personas_repro_passes_dvc_failure_on_and_stops_the_server(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "dvc.yaml").write_text(textwrap.dedent(f"""
+    repo, done = personas_repro(tmp_path, f"""
         stages:
           broken:
             cmd: {sys.executable} -c "import os, sys; open('url.txt', 'w').write(os.environ['PREFECT_API_URL']); sys.exit(3)"
-    """))
-    env = prefect_env(tmp_path / "home")
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run([BIN / "dvc", "init", "-q"], cwd=repo, check=True, env=env)
-    done = subprocess.run([BIN / "personas", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    """)
     assert done.returncode != 0
     assert not healthy((repo / "url.txt").read_text())
