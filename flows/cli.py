@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "repro":  # repro hands its options (-f, -s, ...) to `dvc repro`
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.dvc_args = [*unknown, *args.dvc_args]
     try:
         return int(importlib.import_module(args.module_name).run(args) or 0)
     except PipelineInputError as error:
