@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flows.lib.bootstrap import bootstrap
+
 NO_ANSWER = -1  # a system that gave no valid trope for a character
 
 
@@ -31,11 +33,11 @@ def macro_f1(gold: list[list[int]], top1: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def _point(gold: list[list[int]], ranked: list[list[int]]) -> tuple[float, float, float]:
+def _point(gold: list[list[int]], ranked: list[list[int]]) -> dict[str, float]:
     top1 = np.array([r[0] if r else NO_ANSWER for r in ranked])
     hit1 = np.array([p in g for g, p in zip(gold, top1)])
     hit5 = np.array([bool(set(r[:5]) & set(g)) for g, r in zip(gold, ranked)])
-    return float(hit1.mean()), float(hit5.mean()), macro_f1(gold, top1)
+    return {"accuracy": float(hit1.mean()), "top5_accuracy": float(hit5.mean()), "macro_f1": macro_f1(gold, top1)}
 
 
 def score_ranked(
@@ -46,19 +48,7 @@ def score_ranked(
     top5_accuracy, macro_f1, each with a 95% bootstrap interval, and n."""
     if len(gold) != len(ranked) or not gold:
         raise ValueError(f"score_ranked: {len(gold)} gold rows, {len(ranked)} predictions")
-    names = ("accuracy", "top5_accuracy", "macro_f1")
-    point = _point(gold, ranked)
-    rng = np.random.default_rng(seed)
-    draws = np.array([
-        _point([gold[i] for i in sample], [ranked[i] for i in sample])
-        for sample in rng.integers(0, len(gold), size=(n_resamples, len(gold)))
-    ])
-    result: dict[str, object] = {"n": len(gold)}
-    for k, name in enumerate(names):
-        low, high = np.percentile(draws[:, k], [2.5, 97.5])
-        result[name] = round(point[k], 4)
-        result[f"{name}_ci95"] = [round(float(low), 4), round(float(high), 4)]
-    return result
+    return bootstrap(lambda rows: _point([gold[i] for i in rows], [ranked[i] for i in rows]), len(gold), n_resamples, seed)
 
 
 def ranked_from_scores(scores: np.ndarray, k: int = 5) -> list[list[int]]:
