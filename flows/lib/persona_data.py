@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from flows.lib.errors import PipelineInputError
-from models.pess import persona_text
+from models.pess import persona_sentences, persona_text
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class PersonaExample:
     history: str
     persona: str  # gold persona sentences serialised as the decoder target
     split: str  # train | val | test
+    own_turns: tuple[str, ...] = ()  # the speaker's own utterances, in order (what a persona may be grounded in)
 
 
 def format_history(turns: Sequence[tuple[str, str]], speaker: str, include_partner: bool) -> str:
@@ -56,6 +57,12 @@ def format_history(turns: Sequence[tuple[str, str]], speaker: str, include_partn
         for who, text in turns
         if who == speaker or include_partner
     )
+
+
+def speaker_sentences(utterances: Sequence[str]) -> list[str]:
+    """A speaker's own sentences, in order, a repeat kept once: what their persona can be
+    grounded in (the sentence split of models/pess.py)."""
+    return persona_sentences(" ".join(utterances))
 
 
 def _persona_lines(cell: str) -> tuple[str, ...]:
@@ -162,6 +169,7 @@ def load_persona_examples(
             history=format_history(c.turns, speaker, include_partner),
             persona=persona_text(list(persona)),
             split=splits[c.conversation_id],
+            own_turns=tuple(text for who, text in c.turns if who == speaker),
         )
         for c in conversations
         for speaker, persona in c.personas.items()
