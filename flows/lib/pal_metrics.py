@@ -159,6 +159,46 @@ def _corpus_bleu(matches: np.ndarray, totals: np.ndarray, hyp_length: int, ref_l
     return brevity * math.exp(log_precision / order)
 
 
+def _dist_scores(pairs: _PairCounts, draws: np.ndarray) -> dict[str, float]:
+    """dist_1..dist_3 over the hypotheses drawn `draws[i]` times each."""
+    scores = {}
+    for order, (gram_ids, owners, n_ids) in enumerate(pairs.dist_grams, start=1):
+        counted = int(draws[owners].sum())
+        seen = np.zeros(n_ids, dtype=bool)
+        seen[gram_ids[draws[owners] > 0]] = True
+        scores[f"dist_{order}"] = 100 * int(seen.sum()) / counted if counted else 0.0
+    return scores
+
+
+def _dist_half_sample_intervals(
+    pairs: _PairCounts, point: dict[str, float], n_resamples: int, seed: int, digits: int = 4
+) -> dict[str, list[float]]:
+    """95% intervals for dist_k from half-samples drawn without replacement, centred on the point.
+
+    The with-replacement bootstrap cannot serve Dist: a resample repeats about a third of the
+    hypotheses, whose repeated k-grams count in the total but add no distinct ones, so every
+    resample falls far below the point (on 3,000 ESConv turns, dist_3 76.5 vs [49.6, 52.3]).
+    A half-sample has no repeats, and the mean over a half-sample without replacement has the
+    variance of the mean over all n (sigma^2/m * (n-m)/(n-1), m = n/2); Dist over fewer
+    hypotheses runs higher, so the spread around the half-samples' own mean is added to the
+    point. An approximation for a non-linear statistic: on ESConv supporter turns, the spread of
+    dist_1/2/3 over 400 independent 1,000-turn corpora (sd 0.20/0.52/0.47) against the half-sample
+    sd within one such corpus (0.25-0.27/0.53-0.58/0.39-0.44, five corpora): dist_1 somewhat wide,
+    dist_3 up to a fifth narrow."""
+    n = len(pairs.f1)
+    rng = np.random.default_rng(seed)
+    draws = np.zeros((n_resamples, n), dtype=np.int64)
+    for row in draws:
+        row[rng.choice(n, size=max(1, n // 2), replace=False)] = 1
+    values = [_dist_scores(pairs, row) for row in draws]
+    intervals = {}
+    for name in values[0]:
+        spread = np.array([value[name] for value in values])
+        low, high = point[name] + np.percentile(spread - spread.mean(), [2.5, 97.5])
+        intervals[f"{name}_ci95"] = [round(float(low), digits), round(float(high), digits)]
+    return intervals
+
+
 def _scores_at(pairs: _PairCounts, indices: np.ndarray) -> dict[str, float]:
     """PAL's figures over the pairs at `indices` (repeats count as often as drawn)."""
     draws = np.bincount(indices, minlength=len(pairs.f1))  # [n_pairs] times each pair is in
@@ -168,11 +208,7 @@ def _scores_at(pairs: _PairCounts, indices: np.ndarray) -> dict[str, float]:
         f"bleu_{order}": 100 * _corpus_bleu(matches, totals, hyp_length, ref_length, order)
         for order in range(1, BLEU_ORDERS + 1)
     }
-    for order, (gram_ids, owners, n_ids) in enumerate(pairs.dist_grams, start=1):
-        counted = int(draws[owners].sum())
-        seen = np.zeros(n_ids, dtype=bool)
-        seen[gram_ids[draws[owners] > 0]] = True
-        scores[f"dist_{order}"] = 100 * int(seen.sum()) / counted if counted else 0.0
+    scores.update(_dist_scores(pairs, draws))
     scores["f1"] = 100 * float(draws @ pairs.f1) / len(indices)
     scores["rouge_l"] = 100 * float(draws @ pairs.rouge_l) / len(indices)
     scores["length"] = hyp_length / len(indices)
@@ -210,7 +246,8 @@ def pal_scores_with_intervals(
 ) -> dict[str, object]:
     """pal_scores (and pal_perplexity when NLL sums and token counts are given, one per pair)
     with 95% percentile bootstrap intervals over pairs; every corpus figure is recomputed on
-    each resample, all figures from the same draws."""
+    each resample, all from the same draws, except dist_k's intervals, which come from
+    half-samples (_dist_half_sample_intervals)."""
     pairs = _pair_counts(hypotheses, references)
     perplexity_inputs = None
     if nll_sums is not None or token_counts is not None:
@@ -227,4 +264,6 @@ def pal_scores_with_intervals(
             scores["perplexity"] = float(np.exp(nll[indices].sum() / counts[indices].sum()))
         return scores
 
-    return bootstrap(statistic, len(hypotheses), n_resamples=n_resamples, seed=seed)
+    result = bootstrap(statistic, len(hypotheses), n_resamples=n_resamples, seed=seed)
+    result.update(_dist_half_sample_intervals(pairs, _scores_at(pairs, np.arange(len(hypotheses))), n_resamples, seed))
+    return result
