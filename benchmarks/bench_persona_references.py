@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from flows.lib.config import load_params, param, write_json  # noqa: E402
 from flows.lib.persona_data import load_persona_examples, speaker_sentences  # noqa: E402
-from flows.lib.persona_metrics import grounding_rate, score_personas  # noqa: E402
+from flows.lib.persona_metrics import CachedScorer, grounding_rate, score_personas  # noqa: E402
 from flows.lib.persona_references import pool_prior_personas, retrieval_personas, tune_pool_k  # noqa: E402
 from flows.lib.persona_splits import leakage_report, persona_splits  # noqa: E402
 from flows.lib.pess_params import corpus_settings  # noqa: E402
-from models.pess import SentenceScorer, persona_sentences  # noqa: E402
+from models.pess import persona_sentences  # noqa: E402
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     seed = corpus["seed"]
     started = time.time()
     examples = load_persona_examples(**corpus)
-    scorer = SentenceScorer()
+    scorer = CachedScorer()
     splits = persona_splits(examples, scorer, tau, seed, args.val_share, args.test_share)
     result = {"tau": tau, "seed": seed, "val_share": args.val_share, "test_share": args.test_share,
               "leakage": leakage_report(splits, examples, scorer, tau)}

@@ -1,9 +1,10 @@
 """persona_metrics with the real MiniLM: hand-built speakers whose matches are known, and the
 bootstrap intervals around them."""
+import numpy as np
 import pytest
 
 from flows.lib.persona_data import PersonaExample
-from flows.lib.persona_metrics import grounding_rate, score_personas
+from flows.lib.persona_metrics import CachedScorer, grounding_rate, score_personas
 from models.pess import SentenceScorer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -70,3 +71,11 @@ def test_grounding_rate_without_gold(scorer):
 def test_predictions_must_align_with_examples(scorer):
     with pytest.raises(ValueError, match="1 predictions but 2 examples"):
         score_personas([[]], [nurse(0), nurse(1)], scorer, TAU)
+
+
+def test_cached_scorer_encodes_once_and_agrees(scorer):
+    cached = CachedScorer()
+    sentences = ["I have two dogs.", "I am a nurse.", "I have two dogs."]
+    assert np.allclose(cached.embed(sentences), scorer.embed(sentences), atol=1e-5)
+    assert len(cached._vectors) == 2
+    assert cached.embed([]).shape == (0, 384)

@@ -39,6 +39,21 @@ ROUGE_MATCH = 0.5
 _NEGATIONS = {"no", "not", "never", "nor", "none", "nothing", "nobody", "nowhere", "neither"}
 
 
+class CachedScorer(SentenceScorer):
+    """A SentenceScorer that encodes each distinct sentence once: scoring several predictions of
+    the same speakers (references, a k sweep) then encodes their own turns and gold only once."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def embed(self, sentences: list[str]) -> np.ndarray:
+        missing = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, super().embed(missing)))
+        return np.stack([self._vectors[s] for s in sentences]) if sentences else super().embed([])
+
+
 def _distinct(sentences: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     kept = []

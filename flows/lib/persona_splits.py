@@ -119,7 +119,7 @@ def persona_splits(
                          "val_share + 2 * test_share < 1")
     sentences, per_example = _sentence_index(examples)
     family_of_sentence = _families(len(sentences), per_example)
-    family_of_example = np.array([family_of_sentence[s[0]] if s else -1 for s in per_example])
+    family_of_example = np.array([family_of_sentence[s[0]] for s in per_example])  # readers refuse empty personas
     vectors = scorer.embed(sentences)
     similar = vectors @ vectors.T >= tau  # [n_sentences, n_sentences]
     speakers_of: dict[int, set[int]] = defaultdict(set)
