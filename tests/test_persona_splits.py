@@ -84,6 +84,8 @@ def test_leakage_report_finds_a_planted_leak(scorer):
     assert report["test_unseen"]["paraphrase_in_train"] == 0.5 and report["test_unseen"]["exact_in_train"] == 0.0
     assert report["test_seen"]["exact_in_train"] == 1.0 and report["test_seen"]["persona_set_in_train"] == 1.0
     assert report["val"]["paraphrase_in_train"] == 0.0 and report["val"]["max_cosine_to_train"] < TAU
+    # a and c say the same sentences: one persona family
+    assert report["persona_families"] == {"train": 1, "val": 1, "test_seen": 1, "test_unseen": 1, "dropped": 0}
     partner = PersonaExample("a/user2", "a", "", "I collect stamps.", "", ("Hi.",))
     shared = leakage_report({"a/user1": "train", "a/user2": "test_unseen"}, [examples[0], partner], scorer, TAU)
     assert shared["test_unseen"]["paraphrase_in_train"] == 0.0

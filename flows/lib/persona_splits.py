@@ -169,7 +169,9 @@ def leakage_report(
     sentence at MiniLM cosine >= tau (`paraphrase_in_train`) and with the same normalised
     sentence in train (`exact_in_train`), the share of its speakers whose whole persona (set of
     normalised sentences) is some train speaker's, the highest cosine to train, and the number of
-    its conversations that also have a train speaker. Also the size of every split."""
+    its conversations that also have a train speaker. Also every split's speakers, conversations
+    and persona families (speakers of one family are not independent draws: with few families
+    the bootstrap over speakers understates the spread)."""
     by_split: dict[str, list[PersonaExample]] = defaultdict(list)
     for example in examples:
         by_split[splits[example.example_id]].append(example)
@@ -179,8 +181,12 @@ def leakage_report(
     train_sets = {frozenset(normalise_sentence(s) for s in sentences[e.example_id]) for e in by_split["train"]}
     train_conversations = {e.conversation_id for e in by_split["train"]}
     train_vectors = scorer.embed(train_sentences)
+    sentence_ids, per_example = _sentence_index(examples)
+    family_of_sentence = _families(len(sentence_ids), per_example)
+    family = {e.example_id: int(family_of_sentence[s[0]]) for e, s in zip(examples, per_example)}
     report: dict[str, Any] = {"tau": tau, "sizes": {split: len(by_split[split]) for split in SPLITS},
-                              "conversations": {split: len({e.conversation_id for e in by_split[split]}) for split in SPLITS}}
+                              "conversations": {split: len({e.conversation_id for e in by_split[split]}) for split in SPLITS},
+                              "persona_families": {split: len({family[e.example_id] for e in by_split[split]}) for split in SPLITS}}
     for split in ("val", "test_unseen", "test_seen"):
         members = by_split[split]
         occurrences = [s for e in members for s in sentences[e.example_id]]
