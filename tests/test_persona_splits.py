@@ -3,7 +3,6 @@ splits share no persona sentence or paraphrase with train, measured by leakage_r
 checked here again from the vectors; and leakage_report itself on a hand-built leak."""
 from collections import Counter, defaultdict
 
-import numpy as np
 import pytest
 
 from flows.lib.persona_data import PersonaExample, load_persona_examples

@@ -42,7 +42,6 @@ from flows.lib.persona_data import PersonaExample
 from models.pess import SentenceScorer, normalise_sentence, persona_sentences
 
 SPLITS = ("train", "val", "test_seen", "test_unseen", "dropped")
-HELD_OUT = ("val", "test_unseen")
 
 
 def _sentence_index(examples: Sequence[PersonaExample]) -> tuple[list[str], list[list[int]]]:
