@@ -2,8 +2,9 @@
 
 Fits models/persona_selector.py on all `train` examples of pess.files (params.yaml, split by
 conversation with pess.split), tunes it on `val`, and scores on val and test (test read once):
-the selector, the extractive rule (flows/lib/persona_extractive.py) and the trivial reference
-"every sentence the speaker said". Figures, each with n examples and a 95% bootstrap interval
+the selector, the extractive rule (flows/lib/persona_extractive.py), the trivial reference
+"every sentence the speaker said", and the ceiling of any selector over these candidates: the
+candidates whose gold label is 1 (it reads the gold persona, so it is no extractor). Figures, each with n examples and a 95% bootstrap interval
 (2000 resamples, seed 0): similarity P/R/F1 (MiniLM cosine, tau 0.7, as flows/lib/extractor_eval),
 exact-sentence P/R/F1 (normalised text equal to a gold sentence), sentences per speaker, and the
 grounded share: output sentences with cosine >= tau to one of the speaker's own sentences. Then
@@ -11,18 +12,20 @@ personas of the first `--esconv` ESConv train seekers (speaker "usr"): the mean 
 seeker and `--show` of them. One thread (the machine is shared); MiniLM vectors are cached in
 `--cache` so that a rerun encodes nothing.
 
-    python benchmarks/bench_persona_selector.py [--cache PATH] [--no-clauses] [--esconv 100] [--show 5] [--out JSON]
+    python benchmarks/bench_persona_selector.py [--cache PATH] [--no-clauses] [--hidden 128] [--val-only] [--esconv 100] [--show 5] [--out JSON]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+SELECTOR_HIDDEN = 128  # models/persona_selector.py SelectorConfig.hidden
 
 
 def example_counts(gold: list[list[str]], generated: list[list[str]], own: list[list[str]], scorer, tau: float
@@ -67,7 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", default="/tmp/persona_selector_minilm.parquet", help="MiniLM vector cache")
     parser.add_argument("--no-clauses", action="store_true", help="whole sentences only as candidates")
-    parser.add_argument("--esconv", type=int, default=100, help="ESConv train seekers to extract personas of")
+    parser.add_argument("--hidden", type=int, default=SELECTOR_HIDDEN, help="MLP width; 0: logistic regression")
+    parser.add_argument("--val-only", action="store_true", help="leave test unread (choosing between variants)")
+    parser.add_argument("--esconv", type=int, default=100, help="ESConv train seekers to extract personas of (0: none)")
     parser.add_argument("--show", type=int, default=5)
     parser.add_argument("--out", default="", help="write every figure here as JSON")
     args = parser.parse_args()
@@ -82,7 +87,7 @@ def main() -> None:
     from flows.lib.persona_extractive import ExtractiveExtractor, own_sentences
     from flows.lib.pess_params import corpus_settings, esconv_dir
     from models.pess import SentenceScorer, persona_sentences
-    from models.persona_selector import SelectorConfig, fit_selector
+    from models.persona_selector import SelectorConfig, fit_selector, grounded_candidates
 
     class CachedScorer(SentenceScorer):
         def embed(self, sentences: list[str]) -> np.ndarray:
@@ -92,7 +97,7 @@ def main() -> None:
             return cached_vectors(sentences, args.cache, config.sentence_model)
 
     params = load_params(ROOT / "params.yaml")
-    config = SelectorConfig(clauses=not args.no_clauses)
+    config = SelectorConfig(clauses=not args.no_clauses, hidden=args.hidden)
     examples = load_persona_examples(**corpus_settings(params))
     split = {name: [e for e in examples if e.split == name] for name in ("train", "val", "test")}
     scorer = CachedScorer(config.sentence_model)
@@ -101,11 +106,10 @@ def main() -> None:
     selector = fit_selector(split["train"], split["val"], scorer, config)
     fit_seconds = time.perf_counter() - started
     results: dict[str, object] = {
-        "config": {"clauses": config.clauses, "tau": config.tau},
+        "config": {"clauses": config.clauses, "hidden": config.hidden, "tau": config.tau},
         "split_sizes": {name: len(rows) for name, rows in split.items()},
         "fit_seconds": round(fit_seconds, 1),
-        "choice": {"c": selector.choice.c, "threshold": selector.choice.threshold,
-                   "max_sentences": selector.choice.max_sentences, "val": selector.choice.val},
+        "choice": asdict(selector.choice),
     }
     print(json.dumps(results), flush=True)
 
@@ -114,19 +118,26 @@ def main() -> None:
         "extractive": ExtractiveExtractor().extract,
         "selector": selector.extract,
     }
-    for name in ("val", "test"):
+    for name in ("val",) if args.val_only else ("val", "test"):
         gold = [persona_sentences(e.persona) for e in split[name]]
         own = [own_sentences(e.own_turns) for e in split[name]]
         lists = [list(e.own_turns) for e in split[name]]
-        for extractor, extract in extractors.items():
+        said = grounded_candidates(lists, scorer, config)
+        # not an extractor: the candidates a perfect selector would keep (it reads the gold persona)
+        ceiling = [[t for t, best in zip(texts, m.max(axis=0) if m.size else []) if best >= config.tau]
+                   for texts, m in zip(said, scorer.matrices(list(zip(gold, said))))]
+        for extractor, extract in {**extractors, "ceiling_gold_labels": lambda _: ceiling}.items():
             counts = example_counts(gold, extract(lists), own, scorer, config.tau)
             results[f"{name}/{extractor}"] = figures(counts)
             print(name, extractor, json.dumps(results[f"{name}/{extractor}"]), flush=True)
 
     esconv = esconv_dir(params)
-    conversations = load_split(esconv, "train", load_strategies(esconv / "strategy.json"), limit=args.esconv)
+    if args.esconv < 1:  # load_split reads every conversation at limit 0
+        conversations = []
+    else:
+        conversations = load_split(esconv, "train", load_strategies(esconv / "strategy.json"), limit=args.esconv)
     seekers = [seeker_utterances(c) for c in conversations]
-    for extractor in ("extractive", "selector"):
+    for extractor in ("extractive", "selector") if seekers else ():
         personas = extractors[extractor](seekers)
         results[f"esconv/{extractor}"] = {
             "seekers": len(seekers),

@@ -56,25 +56,30 @@ def test_candidates_trim_fillers_and_split_clauses():
     assert whole == ["I've never tried knitting, but I love cookies!"]
 
 
-def test_every_selected_sentence_is_the_speakers_own(selector, corpus):
-    from models.persona_selector import candidates
+def test_every_selected_sentence_is_the_speakers_own_and_grounded(selector, corpus, scorer):
+    from flows.lib.persona_extractive import own_sentences
+    from models.persona_selector import grounded_candidates
 
     speakers = [list(e.own_turns) for e in corpus["val"][50:90]]
     personas = selector.extract(speakers)
     assert len(personas) == len(speakers) and sum(map(len, personas)) > 0
-    for said, persona in zip(speakers, personas):
+    for said, persona, allowed in zip(speakers, personas, grounded_candidates(speakers, scorer, selector.config)):
         assert len(persona) <= selector.choice.max_sentences
-        allowed = {c.text for c in candidates(said, selector.config)}
         spoken = " ".join(" ".join(said).lower().split())
         for sentence in persona:
             assert sentence in allowed
             assert normalise_sentence(sentence) in spoken  # the speaker's words, modulo trimming
+    # grounded as the pipeline defines it: MiniLM cosine >= tau to one of the speaker's sentences
+    for similarity in scorer.matrices([(own_sentences(said), persona) for said, persona in zip(speakers, personas)]):
+        # (less 1e-4: a text encoded in another batch differs in the last float digits)
+        assert similarity.size == 0 or (similarity.max(axis=0) >= selector.config.tau - 1e-4).all()
 
 
 def test_selector_choice_is_on_the_grid_and_scored_on_val(selector):
     config, choice = selector.config, selector.choice
-    assert choice.c in config.c_grid and choice.threshold in config.thresholds
-    assert choice.max_sentences in config.max_sentences_grid
+    assert choice.weight_decay in config.weight_decays and choice.threshold in config.thresholds
+    assert 1 <= choice.epochs <= config.epochs
+    assert choice.max_sentences in config.max_sentences_grid and choice.min_sentences in config.min_sentences_grid
     assert 0 < choice.val["similarity_f1"] <= 1
 
 
