@@ -4,15 +4,16 @@ Fits models/persona_selector.py on all `train` examples of pess.files (params.ya
 conversation with pess.split), tunes it on `val`, and scores on val and test (test read once):
 the selector, the extractive rule (flows/lib/persona_extractive.py), the trivial reference
 "every sentence the speaker said", and the ceiling of any selector over these candidates: the
-candidates whose gold label is 1 (it reads the gold persona, so it is no extractor). Figures, each with n examples and a 95% bootstrap interval
-(2000 resamples, seed 0): similarity P/R/F1 (MiniLM cosine, tau 0.7, as flows/lib/extractor_eval),
-exact-sentence P/R/F1 (normalised text equal to a gold sentence), sentences per speaker, and the
+candidates whose gold label is 1 (it reads the gold persona, so it is no extractor). Figures,
+each with n examples and a 95% bootstrap interval (2000 resamples, seed 0): similarity P/R/F1
+(MiniLM cosine, tau 0.7, as flows/lib/extractor_eval), exact-sentence P/R/F1 (normalised text equal to a gold sentence), sentences per speaker, and the
 grounded share: output sentences with cosine >= tau to one of the speaker's own sentences. Then
 personas of the first `--esconv` ESConv train seekers (speaker "usr"): the mean sentences per
 seeker and `--show` of them. One thread (the machine is shared); MiniLM vectors are cached in
 `--cache` so that a rerun encodes nothing.
 
-    python benchmarks/bench_persona_selector.py [--cache PATH] [--no-clauses] [--hidden 128] [--val-only] [--esconv 100] [--show 5] [--out JSON]
+    python benchmarks/bench_persona_selector.py [--cache PATH] [--no-clauses] [--hidden 128] [--val-only]
+                                                [--esconv 100] [--show 5] [--out JSON]
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def example_counts(gold: list[list[str]], generated: list[list[str]], own: list[
 
     sets = [similarity_sets(m, tau) for m in scorer.matrices(list(zip(gold, generated)))]
     grounding = scorer.matrices(list(zip(own, generated)))  # [own sentences, generated]
-    exact = [len({normalise_sentence(s) for s in g} & {normalise_sentence(s) for s in k}) for g, k in zip(gold, generated)]
+    exact = [len({normalise_sentence(s) for s in g} & {normalise_sentence(s) for s in k})
+             for g, k in zip(gold, generated)]
     return {
         "generated": np.array([len(k) for k in generated]),
         "gold": np.array([len(g) for g in gold]),

@@ -5,8 +5,9 @@ This one only selects: its output is always the speaker's own words, so it stays
 
 Candidates. For one speaker, the sentences of their utterances (flows.lib.persona_extractive.
 own_sentences: flows.lib.persona_data.speaker_sentences, each utterance closed) and, where a
-sentence joins clauses at ", and" / ", but" / " but " / ";", each clause too; every candidate is lightly trimmed toward persona style (a leading "yeah,",
-"oh,", "well,", "haha," ... dropped, first letter capitalised, end punctuation added). Repeats
+sentence joins clauses at ", and" / ", but" / " but " / ";", each clause too; every candidate is
+lightly trimmed toward persona style (a leading "yeah,", "oh,", "well,", "haha," ... dropped,
+first letter capitalised, end punctuation added). Repeats
 (normalised text) are kept once, and a candidate whose cosine to the sentence it comes from is
 below tau is dropped, so that every output meets the pipeline's definition of grounded (cosine
 >= tau to one of the speaker's own sentences).
@@ -30,7 +31,8 @@ Output per speaker: candidates in decreasing P(c) that reach `threshold` (the fi
 `min_sentences` whatever their P), skipping one whose cosine to a sentence already kept is >= tau
 (a near-duplicate), at most `max_sentences`, then put back in the order the speaker said them.
 The weight decay, threshold, min_sentences and max_sentences are chosen on the validation
-examples by similarity-F1 at tau (flows.lib.extractor_eval.similarity_prf), the same figure the PESS extractors are scored by.
+examples by similarity-F1 at tau (flows.lib.extractor_eval.similarity_prf), the figure the PESS
+extractors are scored by. Figures: benchmarks/bench_persona_selector.py.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -73,7 +75,7 @@ class SelectorConfig:
     tau: float = 0.7  # label threshold (max cosine to a gold sentence) and near-duplicate merge
     clauses: bool = True  # clause candidates beside whole sentences
     min_clause_words: int = 2  # a shorter clause ("and Pokemon.") is no candidate of its own
-    hidden: int = 128  # 0: logistic regression (val similarity-F1 0.29 against the MLP's 0.34: benchmarks/)
+    hidden: int = 128  # 0: logistic regression (val similarity-F1 0.28 against 0.33 at 128: benchmarks/)
     weight_decays: tuple[float, ...] = (1e-4, 1e-2)
     epochs: int = 40
     batch_size: int = 256

@@ -52,7 +52,8 @@ def test_candidates_trim_fillers_and_split_clauses():
                                         SelectorConfig())]
     assert texts == ["I love dogs.", "I've never tried knitting, but I love cookies!", "I've never tried knitting.",
                      "I love cookies!"]
-    whole = [c.text for c in candidates(["I've never tried knitting, but I love cookies!"], SelectorConfig(clauses=False))]
+    said = ["I've never tried knitting, but I love cookies!"]
+    whole = [c.text for c in candidates(said, SelectorConfig(clauses=False))]
     assert whole == ["I've never tried knitting, but I love cookies!"]
 
 
