@@ -110,7 +110,7 @@ class StrategyClassifier:
     fitted on train alone."""
 
     strategies: Sequence[str]
-    c_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0)
+    c_grid: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0, 10.0)
     previous_options: Sequence[bool] = (False, True)
     max_iter: int = 2000
     c: float = 0.0  # chosen on val
@@ -260,7 +260,7 @@ def response_scores(responses: Sequence[str], gold: Sequence[str], seed: int = 0
 class ReferenceSettings:
     context_turns: int = 6  # gen.context_turns
     windows: Sequence[int] = (1, 2, ALL_TURNS)
-    c_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0)
+    c_grid: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0, 10.0)
     seed: int = 0  # prior draws and bootstrap resamples
     bleu_resamples: int = 200
 
