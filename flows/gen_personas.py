@@ -1,10 +1,11 @@
-"""Stage `gen_personas`: infer the ESConv seeker's persona so far, once, with each trained extractor.
+"""Stage `gen_personas`: infer the ESConv seeker's persona so far, once, with each extractor the generators read.
 
 For every conversation of the ESConv subset (the first gen.conversations.<split> of the train
 and test files under esconv.dir) and every inference point k (after seeker utterances
-gen.persona_every, 2·gen.persona_every, …; PAL starts at the 3rd), each extractor of
-gen.extractors reads the conversation up to and including the k-th seeker utterance, never past
-it, in windows of whole turns (flows/lib/persona_inference.py). Writes paths.gen_personas
+gen.persona_every, 2·gen.persona_every, …; PAL starts at the 3rd), the extractor (gen.extractors)
+of each persona source of gen.train.persona_sources reads the conversation up to and including
+the k-th seeker utterance, never past it: the selector its seeker utterances, a seq2seq
+extractor windows of whole turns (flows/lib/persona_inference.py). Writes paths.gen_personas
 (schema GEN_PERSONAS), one row per (source, conversation, k). Resumable: finished conversations
 are kept in <paths.gen_dir>/personas/partial.pt every gen.personas_save_every conversations.
 """

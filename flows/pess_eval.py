@@ -1,35 +1,51 @@
-"""Stage `pess_eval`: score the trained extractor's personas against the gold ones.
+"""Stage `pess_eval`: every persona extractor and reference on val, test_seen and test_unseen.
 
-Reads <paths.pess_dir>/model.pt and the `pess.eval.split` split of the PESS corpus (its first
-pess.eval.max_examples examples), decodes with pess.generate and writes the metrics of
-flows/lib/extractor_eval.py (similarity P/R/F1 at pess.eval.tau, BLEU, ROUGE, distinct-n,
-MiniLM embedding F1, history_nll_gain) to paths.pess_eval_metrics and pess.eval.samples
-predictions to paths.pess_eval_samples for reading.
+Reads the PESS corpus with its splits (paths.pess_splits), the selector (<paths.pess_dir>/
+selector.pt) and the seq2seq extractors (full: <pess_dir>/model.pt, base: <pess_dir>/base/
+model.pt); fits the copying references on train (pool size chosen on val among
+pess.eval.pool_ks). Scores every system on the first pess.eval.max_examples speakers of each
+split (0: all) with flows/lib/persona_metrics.py at pess.eval.tau, each figure with a 95%
+interval over speakers (pess.eval.bootstrap resamples), into paths.pess_test_metrics: keys
+`val`, `seen_pool` (test_seen) and `unseen_persona` (test_unseen, the headline), each
+{system: scores}. pess.eval.samples predictions per system on test_unseen go to
+paths.pess_eval_samples for reading.
 """
 from __future__ import annotations
 
 from prefect import flow
 
-from flows.lib.config import choice, load_params, out_path, param, write_json
-from flows.lib.extractor_eval import evaluate_extractor
+from flows.lib.config import load_params, out_path, param, write_json
 from flows.lib.orchestration import task_of
-from flows.lib.persona_data import split_examples
+from flows.lib.persona_benchmark import own_turns_predict, persona_test_table, reference_systems, seq2seq_predict
+from flows.lib.persona_data import read_split_assignment, split_examples
+from flows.lib.persona_metrics import CachedScorer
 from flows.lib.pess_params import corpus_settings, run_paths
-from models.pess import SentenceScorer, load_extractor
+from models.pess import load_extractor
+from models.persona_selector import PersonaSelector
 
 
 @flow(name="pess_eval")
 def pess_eval_flow() -> dict:
     params = load_params()
-    split = choice(params, "pess.eval.split", ["train", "val", "test"])
-    examples = split_examples(corpus_settings(params), split, param(params, "pess.eval.max_examples", int))
-    extractor = load_extractor(run_paths(params)["model_path"], param(params, "pess.generate.num_beams", int))
-    scorer = SentenceScorer(extractor.config.sentence_model, extractor.device)
-    metrics, rows = task_of(evaluate_extractor)(extractor, examples, scorer, float(param(params, "pess.eval.tau", (int, float))),
-                                                param(params, "pess.generate.batch_size", int))
-    write_json({"split": split, **metrics}, out_path(params, "pess_eval_metrics"))
-    write_json(rows[: param(params, "pess.eval.samples", int)], out_path(params, "pess_eval_samples"))
-    return metrics
+    assignment, corpus = read_split_assignment(out_path(params, "pess_splits")), corpus_settings(params)
+    limit, tau = param(params, "pess.eval.max_examples", int), float(param(params, "pess.eval.tau", (int, float)))
+    splits = {split: split_examples(corpus, split, limit, assignment) for split in ("val", "test_seen", "test_unseen")}
+    scorer = CachedScorer(param(params, "embed.model", str))
+    systems, choices = reference_systems(split_examples(corpus, "train", 0, assignment), splits["val"], scorer, tau,
+                                         param(params, "pess.eval.pool_ks", list))
+    systems["select"] = own_turns_predict(PersonaSelector.load(out_path(params, "pess_dir") / "selector.pt", scorer))
+    batch_size, num_beams = param(params, "pess.generate.batch_size", int), param(params, "pess.generate.num_beams", int)
+    for name, variant in (("base", "base"), ("full", None)):
+        systems[name] = seq2seq_predict(load_extractor(run_paths(params, variant)["model_path"], num_beams), batch_size)
+    table, samples = task_of(persona_test_table)(systems, splits, scorer, tau, param(params, "pess.eval.bootstrap", int),
+                                                 param(params, "pess.train.seed", int), param(params, "pess.eval.samples", int))
+    protocol = {"tau": tau, "speakers": {split: len(examples) for split, examples in splits.items()}, **choices,
+                "seeds": {"base": [param(params, "pess.train.seed", int)], "full": [param(params, "pess.train.seed", int)]},
+                "steps": {"base": param(params, "pess.train.steps", int), "full": param(params, "pess.train.steps", int)},
+                "second_encoder": "rouge_match_f1: content-word ROUGE-L >= 0.5 (no encoder, not the training signal)"}
+    write_json({"protocol": protocol, **table}, out_path(params, "pess_test_metrics"))
+    write_json(samples, out_path(params, "pess_eval_samples"))
+    return table
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Stage `pess_sweep` (frozen: out of the default DAG): the PESS ablations and the tau sweep.
 
-For every seed in pess.sweep.seeds, trains for pess.sweep.steps on the train split: every
+For every seed in pess.sweep.seeds, trains for pess.sweep.steps on the train speakers of
+paths.pess_splits: every
 variant in pess.sweep.variants at pess.loss.tau, then the full model at every tau in
 pess.sweep.taus (a run equal to an ablation's is trained once). Each run is scored on
 pess.sweep.split at the fixed pess.eval.tau. Results accumulate in paths.pess_sweep_metrics
@@ -16,19 +17,19 @@ from prefect import flow
 from flows.lib.config import choice, load_params, out_path, param
 from flows.lib.extractor_eval import train_and_score
 from flows.lib.orchestration import task_of
-from flows.lib.persona_data import split_examples
+from flows.lib.persona_data import read_split_assignment, split_examples
 from flows.lib.pess_params import corpus_settings, sweep_runs
 
 
 @flow(name="pess_sweep")
 def pess_sweep_flow() -> dict:
     params = load_params()
-    corpus = corpus_settings(params)
-    split = choice(params, "pess.sweep.split", ["train", "val", "test"])
+    corpus, assignment = corpus_settings(params), read_split_assignment(out_path(params, "pess_splits"))
+    split = choice(params, "pess.sweep.split", ["val", "test_seen", "test_unseen"])
     return task_of(train_and_score)(
         sweep_runs(params),
-        split_examples(corpus, "train"),
-        split_examples(corpus, split, param(params, "pess.eval.max_examples", int)),
+        split_examples(corpus, "train", 0, assignment),
+        split_examples(corpus, split, param(params, "pess.eval.max_examples", int), assignment),
         split,
         float(param(params, "pess.eval.tau", (int, float))),
         param(params, "pess.generate.batch_size", int),

@@ -166,15 +166,18 @@ class ResponseGenerator(BackboneModule):
         return self.model(**self.sources(examples), labels=self.labels(examples)).loss
 
     @torch.no_grad()
-    def response_nll(self, examples: Sequence[SupportCase]) -> tuple[float, int]:
-        """Summed NLL and count of the response tokens (end included) given the gold strategy:
-        perplexity = exp(sum / count). The strategy position is left out so that predicted and
-        oracle-strategy variants are scored on the same tokens."""
+    def score(self, examples: Sequence[SupportCase]) -> tuple[list[float], list[int], list[str]]:
+        """One teacher-forced pass; per example: the summed NLL and count of its response tokens
+        (end included) given the gold strategy (perplexity = exp(sum of sums / sum of counts);
+        the strategy position is left out so that predicted and oracle-strategy variants are
+        scored on the same tokens), and the predicted strategy: the argmax over the strategy
+        logits at the first step, which sees only the decoder start (= strategy_logits)."""
         labels = self.labels(examples)  # [B, T]
         logits = self.model(**self.sources(examples), labels=labels).logits  # [B, T, V]
         response = labels[:, 1:]  # [B, T-1]
-        nll = nn.functional.cross_entropy(logits[:, 1:].transpose(1, 2), response, ignore_index=-100, reduction="sum")
-        return float(nll), int((response != -100).sum())
+        nll = nn.functional.cross_entropy(logits[:, 1:].transpose(1, 2), response, ignore_index=-100, reduction="none")  # [B, T-1]
+        predicted = logits[:, 0, self.strategy_ids].argmax(-1).tolist()  # [B]
+        return nll.sum(1).tolist(), (response != -100).sum(1).tolist(), [self.config.strategies[k] for k in predicted]
 
     # -- inference
     @torch.no_grad()

@@ -4,7 +4,7 @@ The seq2seq extractors of models/pess.py write text, and sometimes write facts n
 This one only selects: its output is always the speaker's own words, so it stays grounded.
 
 Candidates. For one speaker, the sentences of their utterances (flows.lib.persona_extractive.
-own_sentences: flows.lib.persona_data.speaker_sentences, each utterance closed) and, where a
+flows.lib.persona_data.speaker_sentences, each utterance closed) and, where a
 sentence joins clauses at ", and" / ", but" / " but " / ";", each clause too; every candidate is
 lightly trimmed toward persona style (a leading "yeah,", "oh,", "well,", "haha," ... dropped,
 first letter capitalised, end punctuation added). Repeats
@@ -50,8 +50,8 @@ from torch import nn
 
 from flows.lib.errors import PipelineInputError
 from flows.lib.extractor_eval import similarity_prf
-from flows.lib.persona_data import PersonaExample
-from flows.lib.persona_extractive import FIRST_PERSON, is_first_person, is_self_statement, own_sentences, sentence_words
+from flows.lib.persona_data import PersonaExample, speaker_sentences
+from flows.lib.persona_extractive import FIRST_PERSON, is_first_person, is_self_statement, sentence_words
 from models.pess import SentenceScorer, normalise_sentence, persona_sentences, similarity_sets
 from models.runtime import SENTENCE_MODEL, load_checkpoint, save_checkpoint
 
@@ -118,7 +118,7 @@ def candidates(utterances: Sequence[str], config: SelectorConfig) -> list[Candid
     """The speaker's sentences (and clauses), trimmed, a repeat kept once, in the order said."""
     seen: set[str] = set()
     found = []
-    for index, sentence in enumerate(own_sentences(utterances)):
+    for index, sentence in enumerate(speaker_sentences(utterances)):
         pieces = [(sentence, False)]
         clauses = _CLAUSE_BREAK.split(sentence) if config.clauses else []
         if len(clauses) > 1:
@@ -180,7 +180,7 @@ def _speakers(utterance_lists: list[Sequence[str]], scorer: SentenceScorer, conf
     the sentence it comes from is below tau (a clause or a trim that drifted from what was
     meant) is dropped: every output is then grounded by the pipeline's own definition."""
     found = [candidates(u, config) for u in utterance_lists]
-    sources = [own_sentences(u) for u in utterance_lists]
+    sources = [speaker_sentences(u) for u in utterance_lists]
     extra = extra or []
     embedded = _embed_many(scorer, [[c.text for c in f] for f in found] + sources + extra)
     speakers = len(found)
@@ -358,3 +358,15 @@ def fit_selector(train_examples: list[PersonaExample], val_examples: list[Person
                 best = (scores["similarity_f1"], choice, model)
     _, choice, model = best
     return PersonaSelector(config, choice, model, scorer)
+
+
+def is_selector_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether `path` holds a selector rather than another model's checkpoint; memory-mapped, so
+    a large seq2seq checkpoint is not read to find out."""
+    if not Path(path).exists():
+        raise PipelineInputError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (OSError, RuntimeError) as error:
+        raise PipelineInputError(f"{path}: not a readable checkpoint ({error})") from error
+    return isinstance(payload, dict) and payload.get("kind") == CHECKPOINT_KIND

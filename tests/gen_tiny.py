@@ -61,7 +61,7 @@ def write_tiny_params(root: Path, shared_data: Path) -> Path:
         "esconv": {"dir": "esconv"},
         "pess": pess,
         "gen": {
-            "conversations": {"train": 2, "test": 1},
+            "conversations": {"train": 2, "val": 1, "test": 1},
             "context_turns": 4,
             "persona_every": 3,
             "personas_save_every": 1,
@@ -74,8 +74,10 @@ def write_tiny_params(root: Path, shared_data: Path) -> Path:
                          "pess": {"persona": "pess", "oracle_strategy": False},
                          "oracle": {"persona": "pess", "oracle_strategy": True}},
             "decoding": asdict(SHORT_DECODING),
-            "eval": {"max_examples": 4, "batch_size": 4, "sample_contexts": 2, "samples_per_variant": 2},
-            "chat": {"variant": "pess"},
+            "eval": {"split": "test", "decode_examples": 4, "bootstrap": 50, "batch_size": 4, "sample_contexts": 2,
+                     "samples_per_variant": 2},
+            "references": {"windows": [2], "classifier_window": 2, "c_grid": [1.0], "seed": 0},
+            "chat": {"supporter": "pess", "extractor": "pess"},
         },
     }
     path = root / "params.yaml"

@@ -51,7 +51,7 @@ def test_missing_artifact_is_a_one_line_error(tmp_path, shared_data, capsys, mon
     assert main(["chat", "--params", str(params)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and error.startswith("personas chat: error: ") and "checkpoint not found" in error
-    assert main(["chat", "--params", str(params), "--variant", "oracle"]) == 2
+    assert main(["chat", "--params", str(params), "--supporter", "oracle"]) == 2
     assert "needs the gold strategy" in capsys.readouterr().err
 
 
@@ -69,3 +69,20 @@ def test_personas_chat_with_piped_stdin(tmp_path, shared_data):
     assert all(line.startswith("persona so far: ") for line in lines[::2])
     replies = lines[1::2]
     assert all(any(line.startswith(f"supporter {s}: ") for s in strategies(shared_data)) for line in replies)
+
+
+def test_retrieval_supporter_answers_with_a_training_reply(shared_data):
+    """The default chat of `make run`: replies are real supporter turns, the persona the seeker's own sentences."""
+    from flows.lib.esconv_examples import build_examples, load_split
+    from flows.lib.persona_extractive import ExtractiveExtractor
+    from flows.lib.support_references import RetrievalSupporter, context_embedder
+
+    train = build_examples(load_split(shared_data / "esconv", "train", strategies(shared_data), 3), None, 4, 3)
+    supporter = RetrievalSupporter.fit(train, context_embedder(None), 2, 4)
+    session = ChatSession(supporter, ExtractiveExtractor(), SHORT_DECODING, context_turns=4, include_partner=True)
+    out = io.StringIO()
+    assert chat(session, io.StringIO("I lost my job last week and I feel useless.\n"), out, prompt=False) == 1
+    persona_line, reply_line = out.getvalue().splitlines()
+    assert persona_line == "persona so far: I lost my job last week and I feel useless."
+    strategy, response = reply_line.removeprefix("supporter ").split(": ", 1)
+    assert (strategy, response) in {(e.strategy, e.response) for e in train}

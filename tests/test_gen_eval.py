@@ -7,7 +7,7 @@ import pytest
 from flows.lib.config import load_params, out_path
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
-from flows.lib.generator_eval import other_personas, sample_examples
+from flows.lib.generator_eval import decoded_rows, likelihood_scores, other_personas, sample_examples, strategy_scores
 from flows.lib.gen_params import decoding_settings, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
 from models.generator import Turn
@@ -33,9 +33,9 @@ def test_other_personas_come_from_half_the_list_away():
 def test_params_yaml_variants_and_decoding():
     params = load_params()
     variants = variant_settings(params)
-    assert variants["oracle"] == {"persona": "pess", "oracle_strategy": True}
+    assert variants["oracle"] == {"persona": "select", "oracle_strategy": True}
     assert variants["none"]["persona"] == "none"
-    assert decoding_settings(params, "nucleus").method == "nucleus"
+    assert decoding_settings(params, "beam").method == "beam" and decoding_settings(params).top_k == 10  # PAL's sampling
     params["gen"]["variants"]["bad"] = {"persona": "gold"}
     with pytest.raises(PipelineInputError, match="gen.variants.bad.persona"):
         variant_settings(params)
@@ -43,9 +43,10 @@ def test_params_yaml_variants_and_decoding():
 
 @pytest.mark.slow
 def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
-    """gen_personas -> gen_train -> gen_eval as Prefect flows, from a tiny params file."""
+    """gen_personas -> gen_references -> gen_train -> gen_eval as Prefect flows, from a tiny params file."""
     from flows.gen_eval import gen_eval_flow
     from flows.gen_personas import gen_personas_flow
+    from flows.gen_references import gen_references_flow
     from flows.gen_train import gen_train_flow
 
     save_tiny_models(tmp_path, shared_data)
@@ -57,6 +58,10 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
     rows = pq.read_table(out_path(params, "gen_personas")).to_pylist()
     assert rows and {r["source"] for r in rows} == {"pess"} and {r["split"] for r in rows} == {"train", "test"}
 
+    references = gen_references_flow()
+    assert references["examples"]["val"] > 0 and references["classifier_val"]["C"] == 1.0
+    assert (tmp_path / out_path(params, "gen_retriever")).exists()
+
     models = gen_train_flow()
     assert set(models) == {"none", "pess"} and all((tmp_path / p).exists() for p in models.values())
     trained = json.loads((tmp_path / out_path(params, "gen_train_metrics")).read_text())["sources"]
@@ -64,18 +69,50 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
     assert (tmp_path / out_path(params, "gen_train_plot")).read_text().startswith("step,none,pess")
 
     gen_eval_flow()
-    metrics = json.loads((tmp_path / out_path(params, "gen_eval_metrics")).read_text())["variants"]
-    assert set(metrics) == {"none", "pess", "oracle"}
-    assert metrics["oracle"]["strategy_acc"] is None and 0 <= metrics["pess"]["strategy_acc"] <= 100
-    for scores in metrics.values():
-        assert scores["examples"] == 4 and scores["ppl"] > 1
-        assert all(0 <= scores[k] <= 100 for k in ("bleu_1", "bleu_2", "bleu_4", "rouge_l", "dist_1", "dist_2"))
-        assert -100 <= scores["minilm_embedding_f1"] <= 100  # cosines: a random model's can be negative
-    assert metrics["none"]["persona_nll_gain"] == 0 and metrics["none"]["ppl_other_persona"] == metrics["none"]["ppl"]
-    assert metrics["pess"]["persona_nll_gain"] == pytest.approx(
-        math.log(metrics["pess"]["ppl_other_persona"]) - math.log(metrics["pess"]["ppl"]), abs=1e-9)
+    table = json.loads((tmp_path / out_path(params, "gen_eval_metrics")).read_text())
+    reference_rows = json.loads((tmp_path / out_path(params, "gen_reference_outputs")).read_text())
+    n = table["examples"]
+    assert n == len(reference_rows)
+    assert table["decoded"] == min(4, n)
+    systems = table["systems"]
+    assert set(systems) == {"majority", "prior", "classifier", "retrieval", "none", "pess", "oracle"}
+    assert systems["oracle"]["strategy_acc"] is None
+    for name, scores in systems.items():
+        assert scores["examples"] == n
+        if scores["strategy_acc"] is not None:
+            low, high = scores["strategy_acc_ci95"]
+            assert 0 <= low <= scores["strategy_acc"] <= high <= 100, name
+    for name in ("retrieval", "none", "pess", "oracle"):  # the systems that write responses
+        assert systems[name]["decoded"] == table["decoded"]
+        assert all(0 <= systems[name]["pal"][k] <= 100 for k in ("bleu_1", "bleu_2", "rouge_l", "dist_2", "f1")), name
+        assert 0 <= systems[name]["rouge_l"] <= 100
+    assert systems["none"]["persona_nll_gain"] == 0 and systems["none"]["ppl_other_persona"] == systems["none"]["ppl"]
+    assert systems["pess"]["persona_nll_gain"] == pytest.approx(
+        math.log(systems["pess"]["ppl_other_persona"]) - math.log(systems["pess"]["ppl"]), abs=1e-3)
+    predictions = table["predictions"]
+    assert set(predictions["systems"]) == set(systems) - {"oracle"}
+    assert all(len(p) == n for p in (predictions["gold"], *predictions["systems"].values()))
+    gold = [predictions["strategies"][g] for g in predictions["gold"]]
+    assert gold == [r["gold"] for r in reference_rows]  # every system is scored on the same supporter turns
     outputs = json.loads((tmp_path / out_path(params, "gen_dir") / "eval" / "pess.json").read_text())["outputs"]
-    assert len(outputs) == 4 and set(outputs[0]) == {"strategy", "response", "gold_strategy", "gold"}
+    assert len(outputs) == n and sum(o["response"] is not None for o in outputs) == table["decoded"]
     samples = (tmp_path / out_path(params, "gen_samples")).read_text()
     assert samples.count("## Context") == 2 and samples.count("### oracle") == 2
     assert samples.count("1. **[") == 6 and samples.count("2. **[") == 6  # 2 samples x 3 variants x 2 contexts
+
+
+def test_decoded_rows_spread_over_the_whole_split():
+    assert decoded_rows(10, 0) == list(range(10)) and decoded_rows(10, 20) == list(range(10))
+    rows = decoded_rows(100, 5)
+    assert rows[0] == 0 and rows[-1] == 99 and len(rows) == 5
+
+
+def test_strategy_and_likelihood_scores_with_intervals():
+    gold = ["[Question]"] * 6 + ["[Others]"] * 4
+    scores = strategy_scores(gold, ["[Question]"] * 10, n_resamples=200, seed=0)
+    assert scores["strategy_acc"] == 60.0 and scores["strategy_acc_ci95"][0] <= 60.0 <= scores["strategy_acc_ci95"][1]
+    # own NLL 1 nat/token, another persona's 1.5: the gain is 0.5 nats per token, weighted by tokens
+    likelihood = likelihood_scores([2.0, 8.0], [3.0, 12.0], [2, 8], n_resamples=200, seed=0)
+    assert likelihood["ppl"] == pytest.approx(math.e, abs=1e-4)
+    assert likelihood["persona_nll_gain"] == pytest.approx(0.5, abs=1e-4)
+    assert likelihood["persona_nll_gain_ci95"] == [0.5, 0.5]

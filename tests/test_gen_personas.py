@@ -103,3 +103,18 @@ def test_personas_at_every_point_and_resume_after_a_crash(tmp_path, shared_data,
     assert set(personas) == {(cid, k) for cid, _, k in expected}
     with pytest.raises(PipelineInputError, match="no personas of source 'base'; it has pess"):
         load_personas(out, "base")
+
+
+def test_an_own_lines_extractor_reads_only_the_seeker_utterances_so_far(conversations):
+    from flows.lib.persona_data import speaker_sentences
+    from flows.lib.persona_extractive import ExtractiveExtractor
+    from flows.lib.persona_inference import conversation_personas
+
+    rows = conversation_personas(conversations, ExtractiveExtractor(), 3, include_partner=True, batch_size=4)
+    by_id = {c.conversation_id: c for c in conversations}
+    assert [(r["conversation_id"], r["seeker_turns"]) for r in rows] == [
+        (c.conversation_id, k) for c in conversations for k in persona_points(c, 3)]
+    for row in rows:
+        said = speaker_sentences([text for who, text in prefix_turns(by_id[row["conversation_id"]], row["seeker_turns"])
+                                  if who == SEEKER])
+        assert set(row["persona"]) <= set(said)  # grounded: the seeker's own sentences up to this point, nothing later

@@ -120,9 +120,13 @@ def test_training_steps_lower_the_loss(shared_data, examples):
 
 def test_response_perplexity_counts_response_tokens_only(generator, examples):
     batch = examples[:2]
-    nll, count = generator.response_nll(batch)
-    assert count == sum(len(generator.target_ids(e.strategy, e.response)) - 1 for e in batch)
-    assert math.isfinite(nll) and nll > 0
+    nll, count, predicted = generator.score(batch)
+    assert count == [len(generator.target_ids(e.strategy, e.response)) - 1 for e in batch]
+    assert all(math.isfinite(x) and x > 0 for x in nll)
+    alone, _, _ = generator.score(batch[:1])  # padding in a batch changes nothing
+    assert alone[0] == pytest.approx(nll[0], rel=1e-4)
+    first_step = generator.strategy_logits(generator.sources(batch)).argmax(-1).tolist()  # what decoding picks
+    assert predicted == [generator.config.strategies[k] for k in first_step]
 
 
 def test_checkpoint_round_trip(generator, examples, tmp_path):

@@ -58,7 +58,7 @@ def test_candidates_trim_fillers_and_split_clauses():
 
 
 def test_every_selected_sentence_is_the_speakers_own_and_grounded(selector, corpus, scorer):
-    from flows.lib.persona_extractive import own_sentences
+    from flows.lib.persona_data import speaker_sentences
     from models.persona_selector import grounded_candidates
 
     speakers = [list(e.own_turns) for e in corpus["val"][50:90]]
@@ -71,7 +71,7 @@ def test_every_selected_sentence_is_the_speakers_own_and_grounded(selector, corp
             assert sentence in allowed
             assert normalise_sentence(sentence) in spoken  # the speaker's words, modulo trimming
     # grounded as the pipeline defines it: MiniLM cosine >= tau to one of the speaker's sentences
-    for similarity in scorer.matrices([(own_sentences(said), persona) for said, persona in zip(speakers, personas)]):
+    for similarity in scorer.matrices([(speaker_sentences(said), persona) for said, persona in zip(speakers, personas)]):
         # (less 1e-4: a text encoded in another batch differs in the last float digits)
         assert similarity.size == 0 or (similarity.max(axis=0) >= selector.config.tau - 1e-4).all()
 

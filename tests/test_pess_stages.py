@@ -13,7 +13,7 @@ from flows import PROJECT_ROOT
 from flows.lib.config import load_params
 from flows.lib.errors import PipelineInputError
 from flows.lib.extractor_eval import similarity_prf
-from flows.lib.persona_data import split_examples
+from flows.lib.persona_data import load_persona_examples, split_examples
 from flows.lib.persona_inference import character_lines, evenly_spaced, merge_sentences, window_personas
 from flows.lib.pess_params import pess_config, sweep_runs, train_settings
 from flows.lib.schemas import CHARACTER_PERSONAS, ESCONV_PERSONAS, SNIPPETS, read_table, write_table
@@ -123,10 +123,12 @@ def tiny_project(root):
     params["data"].update(root=str(data), source="screenplays")
     pess = params["pess"]
     pess.update(corpus="synthetic", files={"synthetic": ["persona_chat/synthetic_tiny.csv"]},
-                split={"seed": 13, "val": 0.2, "test": 0.2})
+                split={"seed": 13, "val": 0.2, "test": 0.2, "tau": 0.7})
+    # tau 0.6: the tiny train speakers' sentences reach cosine 0.59-0.69 to their gold persona, none 0.7
+    pess["select"].update(tau=0.6, epochs=3, weight_decays=[1e-4], thresholds=[0.1, 0.3], max_sentences_grid=[2, 4])
     pess["model"].update(backbone="tiny-bart", max_source_len=64, max_target_len=24, max_sentence_len=12, tiny=TINY_PARAMS)
     pess["train"].update(steps=4, batch_size=4, lr=1e-3, warmup_steps=1, seed=1, checkpoint_every=2, log_every=2, device="cpu")
-    pess["eval"].update(split="test", max_examples=0, samples=1)
+    pess["eval"].update(max_examples=0, samples=1, bootstrap=50, pool_ks=[1, 2])
     pess["generate"].update(num_beams=1, batch_size=4)
     pess["apply"]["max_chunks"] = 2
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -135,41 +137,65 @@ def tiny_project(root):
 
 
 @pytest.mark.slow
-def test_train_eval_apply_stages(tmp_path, monkeypatch):
+def test_split_select_train_eval_apply_stages(tmp_path, monkeypatch):
     from flows.pess_apply import pess_apply_flow
     from flows.pess_eval import pess_eval_flow
+    from flows.pess_select import pess_select_flow
+    from flows.pess_split import pess_split_flow
     from flows.pess_train import pess_train_flow
 
     tiny_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PERSONAS_PARAMS", raising=False)
+    split = pess_split_flow()
+    assert split["sizes"] == {"test_seen": 2, "test_unseen": 2, "train": 4, "val": 2}
+    assert split["leakage"]["test_unseen"]["paraphrase_in_train"] == 0.0  # measured on the result, not assumed
+
+    selected = pess_select_flow()
+    assert selected["train_speakers"] == 4 and selected["choice"]["threshold"] in (0.1, 0.3)
+    assert (tmp_path / "artifacts/pess/selector.pt").exists()
+
     pess_train_flow()
+    pess_train_flow("base")
     summary = json.loads((tmp_path / "metrics/pess_train.json").read_text())
-    assert summary["steps"] == 4 and summary["train_examples"] == 6
+    assert summary["steps"] == 4 and summary["train_examples"] == 4  # the train speakers of pess_split only
     assert (tmp_path / "dvclive/pess_train/metrics.json").exists()
-    assert (tmp_path / "artifacts/pess/model.pt").exists()
 
     pess_eval_flow()
-    metrics = json.loads((tmp_path / "metrics/pess_eval.json").read_text())
-    assert metrics["split"] == "test" and metrics["examples"] == 2
-    for name in ("similarity_f1", "rouge1", "rouge2", "rougeL", "distinct_1", "distinct_2", "minilm_embedding_f1"):
-        assert 0.0 <= metrics[name] <= 1.0, name
-    assert 0.0 <= metrics["bleu"] <= 100.0
+    table = json.loads((tmp_path / "metrics/pess_test.json").read_text())
+    assert set(table) == {"protocol", "val", "seen_pool", "unseen_persona"}
+    systems = {"retrieval", "pool_prior", "extractive", "select", "base", "full"}
+    for split_name in ("seen_pool", "unseen_persona"):
+        assert set(table[split_name]) == systems
+        for scores in table[split_name].values():
+            assert scores["n"] == 2
+            for name in ("similarity_f1", "rouge_match_f1", "exact_f1", "grounding_rate"):
+                low, high = scores[f"{name}_ci95"]
+                assert 0.0 <= low <= scores[name] <= high <= 1.0, name
+    assert table["unseen_persona"]["retrieval"]["similarity_f1"] == 0.0  # no held-out persona has a training paraphrase
     [sample] = json.loads((tmp_path / "reports/pess_eval_samples.json").read_text())
-    assert sample["gold"] and set(sample) == {"example_id", "gold", "generated", "consistent", "missing"}
+    assert set(sample["systems"]) == systems and sample["gold"]
 
     pess_apply_flow()
     seekers = read_table(tmp_path / "data/esconv_personas.parquet", ESCONV_PERSONAS).to_pylist()
     assert [(r["conversation_id"], r["seeker_turns"]) for r in seekers] == [("esconv-train-0000", 3), ("esconv-train-0001", 2)]
-    assert all(1 <= r["windows"] <= 2 for r in seekers)
+    assert all(r["windows"] == 1 for r in seekers)  # the selector reads every seeker utterance at once
     characters = read_table(tmp_path / "data/character_personas.parquet", CHARACTER_PERSONAS).to_pylist()
     assert [(c["char_id"], c["lines"]) for c in characters] == [("/m/1|hero", 3)]
-    assert json.loads((tmp_path / "metrics/pess_apply.json").read_text())["esconv_seekers"] == 2
+    applied = json.loads((tmp_path / "metrics/pess_apply.json").read_text())
+    assert applied["esconv_seekers"] == 2
+    for group, rows in (("esconv_seekers", seekers), ("characters", characters)):
+        grounding = applied["grounding"][group]
+        assert grounding["n"] == len(rows) and 0.0 <= grounding["grounding_rate"] <= 1.0
+        assert grounding["sentences_mean"] == pytest.approx(sum(len(r["persona"]) for r in rows) / len(rows), abs=1e-4)
 
 
 def test_empty_evaluation_split_is_a_one_line_error():
     with pytest.raises(PipelineInputError, match=r"the 'val' split of pess.files is empty \(see pess.split\)$"):
         split_examples({**CORPUS, "val": 0.0}, "val")
+    assignment = {e.example_id: "train" for e in load_persona_examples(**CORPUS)}
+    with pytest.raises(PipelineInputError, match=r"has no split; rerun pess_split$"):
+        split_examples(CORPUS, "train", 0, {key: value for key, value in list(assignment.items())[1:]})
 
 
 def test_apply_without_extractor_is_a_one_line_error(tmp_path, monkeypatch):
@@ -178,7 +204,7 @@ def test_apply_without_extractor_is_a_one_line_error(tmp_path, monkeypatch):
     tiny_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PERSONAS_PARAMS", raising=False)
-    with pytest.raises(PipelineInputError, match=r"artifacts/pess/model\.pt: checkpoint not found$"):
+    with pytest.raises(PipelineInputError, match=r"artifacts/pess/selector\.pt: checkpoint not found$"):
         pess_apply_flow.fn()  # the flow's body alone: the error comes before any task
 
 

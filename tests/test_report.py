@@ -154,3 +154,36 @@ def test_a_missing_stage_output_is_a_one_line_error(project_dir, tmp_path):
     inputs.narrative = str(tmp_path / "narrative.json")
     with pytest.raises(PipelineInputError, match=r"narrative\.json: file not found; run the stage that writes it"):
         build_report(inputs)
+
+
+@pytest.mark.slow
+def test_persona_and_support_tables_with_strategy_confusions(project_dir, tmp_path):
+    from flows.lib.generator_eval import evaluation_table
+
+    folder = tmp_path / "copy"
+    shutil.copytree(project_dir, folder, ignore=shutil.ignore_patterns(".prefect-results"))
+    scores = {"similarity_f1": 0.26, "similarity_f1_ci95": [0.2, 0.3], "rouge_match_f1": 0.1, "rouge_match_f1_ci95": [0.05, 0.15],
+              "exact_f1": 0.05, "exact_f1_ci95": [0.0, 0.1], "grounding_rate": 1.0, "grounding_rate_ci95": [1.0, 1.0],
+              "sentences_mean": 1.8, "n": 237}
+    pess_test = {"protocol": {"second_encoder": "rouge_match_f1"}, "val": {"select": scores},
+                 "seen_pool": {"retrieval": scores}, "unseen_persona": {"select": scores, "retrieval": scores}}
+    (folder / "metrics" / "pess_test.json").write_text(json.dumps(pess_test))
+    keys = [("c", n) for n in range(4)]
+    gold = ["[Question]", "[Question]", "[Others]", "[Self-disclosure]"]
+    references = {"majority": [{"gold_strategy": g, "strategy": "[Question]"} for g in gold],
+                  "retrieval": [{"gold_strategy": g, "strategy": g, "response": "i am sorry to hear that", "gold": "so sorry"}
+                                for g in gold]}
+    (folder / "metrics" / "gen_eval.json").write_text(json.dumps(evaluation_table({}, references, keys, 50, 0)))
+
+    tree = lxml.html.fromstring(build_report(inputs_in(folder), projection="pca"))
+    support = tree.get_element_by_id("support")
+    titles = [h.text_content() for h in support.xpath("h3")]
+    assert titles[0].startswith("Persona extraction, on personas never seen") and titles[1].endswith("random conversation split")
+    first_table = [[td.text_content().strip() for td in tr.xpath("td")] for tr in support.xpath("table[1]/tr[td]")]
+    assert first_table[0][:2] == ["select", "0.260 [0.200, 0.300]"] and first_table[0][-1] == "237"
+    systems = [tr.xpath("td")[0].text_content() for tr in support.xpath("table[3]/tr[td]")]
+    assert systems == ["majority", "retrieval"]
+    accuracy = support.xpath("table[3]/tr[td]")[0].xpath("td")[1].text_content()
+    assert accuracy.startswith("50.0")  # majority: 2 of the 4 turns are questions
+    matrices = support.xpath(".//h4/text()")
+    assert matrices == ["majority: 2 of 4 right", "retrieval: 4 of 4 right"]

@@ -18,7 +18,6 @@ from flows.lib.support_references import (
     majority_strategy,
     previous_strategy,
     prior_strategy,
-    strategy_accuracy,
 )
 from models.generator import SEEKER, SUPPORTER
 
@@ -135,11 +134,3 @@ def test_choose_window_takes_the_best_val_rouge(esconv, embed):
     assert set(scores) == {"1", str(ALL_TURNS)} and scores[str(window)] == max(scores.values())
 
 
-def test_accuracy_interval_brackets_the_point(esconv):
-    _, splits = esconv
-    gold = [e.strategy for e in splits["train"]]
-    scores = strategy_accuracy(gold, majority_strategy(splits["train"], splits["train"]))
-    mode_share = Counter(gold).most_common(1)[0][1] / len(gold)
-    assert scores["n"] == len(gold) and scores["accuracy"] == pytest.approx(mode_share, abs=1e-4)
-    low, high = scores["accuracy_ci95"]
-    assert low < scores["accuracy"] < high

@@ -41,11 +41,13 @@ def persona_sources(params: dict[str, Any]) -> list[str]:
 
 
 def extractor_paths(params: dict[str, Any]) -> dict[str, str]:
-    """gen.extractors: persona source -> trained extractor checkpoint, each checked to exist."""
-    extractors = param(params, "gen.extractors", dict)
+    """Persona source -> trained extractor checkpoint (gen.extractors), for the sources the
+    generators read (gen.train.persona_sources), each checked to exist."""
+    extractors = {source: param(params, f"gen.extractors.{source}", str) for source in persona_sources(params)
+                  if source != NO_PERSONA}
     missing = [f"{source}: {path}" for source, path in extractors.items() if not Path(path).exists()]
     if missing:
-        raise PipelineInputError(f"params.yaml: gen.extractors checkpoint not found ({'; '.join(missing)}); run pess_train first")
+        raise PipelineInputError(f"params.yaml: gen.extractors checkpoint not found ({'; '.join(missing)}); run pess_select / pess_train first")
     return {source: str(path) for source, path in extractors.items()}
 
 

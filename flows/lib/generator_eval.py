@@ -1,20 +1,23 @@
-"""Scores of a PESS-GEN variant on ESConv supporter turns, and the samples report.
+"""Scores of the PESS-GEN variants and their references on ESConv supporter turns, and the
+samples report.
 
-Metrics, all in percent except perplexity:
+Every system is scored on the same examples (all supporter turns of the test conversations
+unless gen.eval limits them), each figure with a 95% bootstrap interval over examples:
 
-- strategy_acc: argmax over the 8 strategy logits at the first step vs the gold strategy
-  (null for an oracle variant, whose strategy is given);
-- ppl: exp of the mean NLL of the gold response tokens (end included) given the gold strategy;
-  PAL's PPL also counts the strategy token, and its BPE differs: not comparable;
-- ppl_other_persona, persona_nll_gain: the same with every example's persona taken from
-  another example (`other_personas`), and the mean NLL difference (other - own, nats per
-  token): above 0 when the model uses the persona; 0 for the no-persona variant;
-- bleu_1/2/4: corpus sacreBLEU with max n-gram order 1/2/4, lower-cased;
-- rouge_l, dist_1, dist_2, minilm_embedding_f1 (flows/lib/text_metrics.py; not BERTScore);
-- mean_words: response length in words.
+- strategy_acc (%): the argmax over the 8 strategy logits at the first decoding step against
+  the gold strategy, on every example (null for an oracle variant, whose strategy is given);
+- ppl: exp of the token-mean NLL of the gold response tokens (end included) given the gold
+  strategy, averaged over all tokens as PAL averages; PAL's tokens also include the strategy
+  token, and its BPE tokenizer differs;
+- persona_nll_gain: the mean NLL per response token under another example's persona (the one
+  half the list away) minus under the example's own, nats per token: above 0 when the model
+  uses the persona; 0 for the no-persona variant;
+- response metrics, on the decoded examples (`decoded_rows`): ours (sacreBLEU-1/2/4 lower-cased,
+  ROUGE-L F1 of rouge-score, distinct-1/2: flows/lib/text_metrics.py) and PAL's definitions
+  (`pal` block: flows/lib/pal_metrics.py).
 
-References go through the same tokenizer round trip as outputs (lower case and accent
-stripping for the uncased MiniLM vocabulary).
+References go through the generator's tokenizer round trip (lower case and accent stripping for
+the uncased MiniLM vocabulary) before any comparison, for every system alike.
 """
 from __future__ import annotations
 
@@ -23,12 +26,16 @@ import json
 import math
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
+
+from flows.lib.bootstrap import bootstrap
 from flows.lib.config import file_sha256, write_json
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
-from flows.lib.text_metrics import bleu, distinct, minilm_embedding_f1, rouge
+from flows.lib.pal_metrics import pal_scores_with_intervals
+from flows.lib.text_metrics import bleu, distinct, rouge
 from models.generator import Decoding, ResponseGenerator
 from models.pess import rotated_by_half
 from models.runtime import seed_everything
@@ -41,43 +48,99 @@ def other_personas(examples: Sequence[SupportExample]) -> list[SupportExample]:
     return [replace(e, persona=persona) for e, persona in zip(examples, rotated_by_half([e.persona for e in examples]))]
 
 
-def evaluate_examples(
-    generator: ResponseGenerator,
-    examples: Sequence[SupportExample],
-    decoding: Decoding,
-    oracle: bool,
-    batch_size: int,
-    sentence_model,
-) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The metrics of one variant and its outputs (strategy, response, gold) per example."""
-    if not examples:
-        raise PipelineInputError("gen_eval: no test examples (check gen.conversations.test and gen.eval.max_examples)")
-    nll, other_nll, tokens, outputs = 0.0, 0.0, 0, []
-    swapped = other_personas(examples)
-    for start in range(0, len(examples), batch_size):
-        batch = examples[start : start + batch_size]
-        batch_nll, batch_tokens = generator.response_nll(batch)
-        nll, tokens = nll + batch_nll, tokens + batch_tokens
-        other = swapped[start : start + batch_size]
-        other_nll += batch_nll if other == batch else generator.response_nll(other)[0]  # no persona: nothing swapped
-        strategies, responses = generator.respond(batch, decoding, [e.strategy for e in batch] if oracle else None)
-        outputs += [{"strategy": s, "response": r[0], "gold_strategy": e.strategy, "gold": generator.as_decoded(e.response)}
-                    for e, s, r in zip(batch, strategies, responses)]
-    hypotheses, references = [o["response"] for o in outputs], [o["gold"] for o in outputs]
-    metrics = {
-        "examples": len(examples),
-        "strategy_acc": None if oracle else 100 * sum(o["strategy"] == o["gold_strategy"] for o in outputs) / len(outputs),
-        "ppl": math.exp(nll / tokens),
-        "ppl_other_persona": math.exp(other_nll / tokens),
-        "persona_nll_gain": (other_nll - nll) / tokens,
+def decoded_rows(n_examples: int, limit: int) -> list[int]:
+    """The rows whose responses are decoded: all (limit 0), else `limit` rows evenly spaced over
+    the whole split, so that every part of the test conversations is represented."""
+    if limit <= 0 or limit >= n_examples:
+        return list(range(n_examples))
+    return sorted({int(x) for x in np.linspace(0, n_examples - 1, limit)})
+
+
+def strategy_scores(gold: Sequence[str], predicted: Sequence[str | None], n_resamples: int, seed: int) -> dict[str, Any]:
+    """strategy_acc (%) with its interval over the examples."""
+    hits = np.array([p == g for p, g in zip(predicted, gold)], dtype=float)
+    scored = bootstrap(lambda rows: {"strategy_acc": 100 * hits[rows].mean()}, len(hits), n_resamples, seed, digits=2)
+    return {k: v for k, v in scored.items() if k != "n"}
+
+
+def likelihood_scores(nll: Sequence[float], other_nll: Sequence[float], tokens: Sequence[int],
+                      n_resamples: int, seed: int) -> dict[str, Any]:
+    """ppl, ppl_other_persona and persona_nll_gain (token-weighted, with intervals)."""
+    own, other, count = np.asarray(nll), np.asarray(other_nll), np.asarray(tokens, dtype=float)
+
+    def figures(rows: np.ndarray) -> dict[str, float]:
+        total = count[rows].sum()
+        return {"ppl": math.exp(own[rows].sum() / total), "ppl_other_persona": math.exp(other[rows].sum() / total),
+                "persona_nll_gain": (other[rows].sum() - own[rows].sum()) / total}
+
+    scored = bootstrap(figures, len(own), n_resamples, seed)
+    return {k: v for k, v in scored.items() if k != "n"}
+
+
+def response_scores(hypotheses: Sequence[str], references: Sequence[str], n_resamples: int, seed: int) -> dict[str, Any]:
+    """Our response metrics (%) and PAL's (block `pal`), on the decoded examples."""
+    hypotheses, references = list(hypotheses), list(references)
+    ours = {
         **{f"bleu_{n}": bleu(hypotheses, references, lowercase=True, max_order=n) for n in (1, 2, 4)},
         "rouge_l": 100 * rouge(hypotheses, references)["rougeL"],
         "dist_1": 100 * distinct(hypotheses, 1),
         "dist_2": 100 * distinct(hypotheses, 2),
-        "minilm_embedding_f1": 100 * minilm_embedding_f1(hypotheses, references, sentence_model)["minilm_embedding_f1"],
-        "mean_words": sum(len(h.split()) for h in hypotheses) / len(hypotheses),
+        "mean_words": sum(len(h.split()) for h in hypotheses) / max(1, len(hypotheses)),
     }
-    return metrics, outputs
+    return {"decoded": len(hypotheses), **{k: round(v, 4) for k, v in ours.items()},
+            "pal": pal_scores_with_intervals(hypotheses, references, n_resamples, seed)}
+
+
+def system_scores(outputs: Sequence[dict[str, Any]], n_resamples: int, seed: int) -> dict[str, Any]:
+    """The metrics of one system from its per-example outputs: {gold_strategy, strategy,
+    [nll, other_nll, tokens], [response, gold]} (the bracketed keys when the system has them)."""
+    if not outputs:
+        raise PipelineInputError("gen_eval: no test examples (check gen.conversations.test and gen.eval)")
+    metrics: dict[str, Any] = {"examples": len(outputs)}
+    if outputs[0].get("strategy", "") is not None:
+        metrics.update(strategy_scores([o["gold_strategy"] for o in outputs], [o["strategy"] for o in outputs],
+                                       n_resamples, seed))
+    else:
+        metrics["strategy_acc"] = None
+    if "nll" in outputs[0]:
+        metrics.update(likelihood_scores([o["nll"] for o in outputs], [o["other_nll"] for o in outputs],
+                                         [o["tokens"] for o in outputs], n_resamples, seed))
+    decoded = [o for o in outputs if o.get("response") is not None]
+    if decoded:
+        metrics.update(response_scores([o["response"] for o in decoded], [o["gold"] for o in decoded], n_resamples, seed))
+    return metrics
+
+
+def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportExample], decode: set[int],
+                      decoding: Decoding, oracle: bool, batch_size: int) -> list[dict[str, Any]]:
+    """Per example: the predicted strategy and the NLL of the gold response under the example's
+    persona and under another's (one teacher-forced pass each; none for an oracle variant, whose
+    model and likelihoods are its persona variant's), and for the rows in `decode` the decoded
+    response."""
+    swapped = other_personas(examples)
+    outputs: list[dict[str, Any]] = []
+    for start in range(0, len(examples), batch_size):
+        batch, other = examples[start : start + batch_size], swapped[start : start + batch_size]
+        scored: dict[str, Any] = {}
+        if not oracle:
+            nll, tokens, predicted = generator.score(batch)
+            other_nll = nll if other == batch else generator.score(other)[0]  # no persona: nothing swapped
+            scored = {"nll": nll, "other_nll": other_nll, "tokens": tokens, "strategy": predicted}
+        rows = [n for n in range(start, start + len(batch)) if n in decode]
+        responses = {}
+        if rows:
+            chosen = [examples[n] for n in rows]
+            _, texts = generator.respond(chosen, decoding, [e.strategy for e in chosen] if oracle else None)
+            responses = {n: t[0] for n, t in zip(rows, texts)}
+        for offset, example in enumerate(batch):
+            n = start + offset
+            outputs.append({
+                "conversation_id": example.conversation_id, "turn_index": example.turn_index,
+                "gold_strategy": example.strategy, **{key: values[offset] for key, values in scored.items()},
+                "strategy": scored["strategy"][offset] if scored else None,
+                "response": responses.get(n), "gold": generator.as_decoded(example.response) if n in decode else None,
+            })
+    return outputs
 
 
 def sample_examples(examples: Sequence[SupportExample], count: int, persona_every: int) -> list[SupportExample]:
@@ -87,42 +150,53 @@ def sample_examples(examples: Sequence[SupportExample], count: int, persona_ever
     return list(eligible[::step][:count])
 
 
-def evaluate_variant(
-    model_path: str | Path,
-    examples: Sequence[SupportExample],
-    oracle: bool,
-    decoding: Decoding,
-    sample_decoding: Decoding,
-    sample_contexts: int,
-    persona_every: int,
-    batch_size: int,
-    seed: int,
-    sentence_model,
-    kept_path: str | Path,
-) -> dict[str, Any]:
-    """{key, model, metrics, samples, outputs} of one variant: its metrics on `examples`, its
-    output per example (strategy, response, gold strategy, gold response: enough for a strategy
-    confusion matrix) and `sample_decoding` responses for `sample_contexts` examples. Kept in
-    kept_path with a key of the model's weights, the examples and the settings, so that a
-    rerun of the same variant reads it back instead of decoding again."""
-    key = hashlib.sha256(json.dumps([file_sha256(model_path), [asdict(e) for e in examples], oracle, asdict(decoding),
-                                     asdict(sample_decoding), sample_contexts, persona_every, seed],
-                                    sort_keys=True).encode()).hexdigest()
+def kept_result(kept_path: str | Path, key_parts: list[Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """compute()'s result, kept in kept_path under a key of key_parts: a rerun with the same
+    model, examples and settings reads it back instead of decoding again."""
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()
     kept_path = Path(kept_path)
     if kept_path.exists():
         kept = json.loads(kept_path.read_text())
         if kept.get("key") == key:
             return kept
-    generator = ResponseGenerator.load(model_path)
-    seed_everything(seed)
-    metrics, outputs = evaluate_examples(generator, examples, decoding, oracle, batch_size, sentence_model)
-    chosen = sample_examples(examples, sample_contexts, persona_every)
-    strategies, responses = generator.respond(chosen, sample_decoding, [e.strategy for e in chosen] if oracle else None)
-    samples = [{"example": asdict(e), "strategy": s, "responses": r, "gold": generator.as_decoded(e.response)}
-               for e, s, r in zip(chosen, strategies, responses)]
-    result = {"key": key, "model": str(model_path), "metrics": metrics, "samples": samples, "outputs": outputs}
+    result = {"key": key, **compute()}
     write_json(result, kept_path)
     return result
+
+
+def evaluate_variant(
+    model_path: str | Path,
+    examples: Sequence[SupportExample],
+    oracle: bool,
+    decoding: Decoding,
+    decode_limit: int,
+    sample_decoding: Decoding,
+    sample_contexts: int,
+    persona_every: int,
+    batch_size: int,
+    seed: int,
+    n_resamples: int,
+    kept_path: str | Path,
+) -> dict[str, Any]:
+    """{key, model, metrics, samples, outputs} of one variant on `examples`: outputs per example
+    (enough for a strategy confusion matrix), metrics with intervals, and `sample_decoding`
+    responses for `sample_contexts` examples (reports/gen_samples.md)."""
+
+    def compute() -> dict[str, Any]:
+        generator = ResponseGenerator.load(model_path)
+        seed_everything(seed)
+        outputs = generator_outputs(generator, examples, set(decoded_rows(len(examples), decode_limit)), decoding, oracle,
+                                    batch_size)
+        chosen = sample_examples(examples, sample_contexts, persona_every)
+        strategies, responses = generator.respond(chosen, sample_decoding, [e.strategy for e in chosen] if oracle else None)
+        samples = [{"example": asdict(e), "strategy": s, "responses": r, "gold": generator.as_decoded(e.response)}
+                   for e, s, r in zip(chosen, strategies, responses)]
+        return {"model": str(model_path), "metrics": system_scores(outputs, n_resamples, seed), "samples": samples,
+                "outputs": outputs}
+
+    return kept_result(kept_path, [file_sha256(model_path), [asdict(e) for e in examples], oracle, asdict(decoding),
+                                   decode_limit, asdict(sample_decoding), sample_contexts, persona_every, seed, n_resamples],
+                       compute)
 
 
 def samples_markdown(results: dict[str, dict[str, Any]], decoding: Decoding) -> str:
@@ -153,3 +227,55 @@ def samples_markdown(results: dict[str, dict[str, Any]], decoding: Decoding) -> 
             lines += [f"{k}. **{result['strategy']}** {text}" for k, text in enumerate(result["responses"], start=1)]
             lines.append("")
     return "\n".join(lines)
+
+
+DIFFERENCES_FROM_PAL = (
+    "Same as PAL: the metric definitions (flows/lib/pal_metrics.py; NLTK tokens without the punkt model, which is not "
+    "installed offline), sampling with top-k 10, top-p 0.9, temperature 0.5, repetition penalty 1.03. Different: "
+    "ESConv's released 910/195/195 split (PAL shuffles its own 70/20/10 split with seed 13), a MiniLM bert2bert backbone "
+    "with an uncased WordPiece vocabulary (PAL: BlenderBot-small, cased BPE; references are lower-cased like outputs), "
+    "a context of the last gen.context_turns turns cut to gen.model.max_source_len tokens (PAL: 512), perplexity over the "
+    "response tokens without the strategy token, and no strategy-contrastive decoding.")
+
+
+def reference_outputs(rows: Sequence[dict[str, Any]], decoded: set[int], normalise: Callable[[str], str]
+                      ) -> dict[str, list[dict[str, Any]]]:
+    """gen_references' per-example rows as per-system outputs for system_scores: strategy
+    references, and the retrieval reply with its response on the decoded rows (normalised like
+    the generators' outputs)."""
+    systems = {name: [{"gold_strategy": r["gold"], "strategy": r[name]} for r in rows]
+               for name in ("majority", "prior", "classifier")}
+    systems["retrieval"] = [
+        {"gold_strategy": r["gold"], "strategy": r["retrieval"],
+         **({"response": normalise(r["retrieval_response"]), "gold": normalise(r["gold_response"])} if n in decoded else {})}
+        for n, r in enumerate(rows)]
+    return systems
+
+
+def evaluation_table(variants: dict[str, dict[str, Any]], references: dict[str, list[dict[str, Any]]],
+                     keys: Sequence[tuple[str, int]], n_resamples: int, seed: int) -> dict[str, Any]:
+    """metrics/gen_eval.json: every system's metrics and, per example, its predicted strategy
+    (a confusion matrix per system). `variants`: evaluate_variant results; `keys`: the
+    (conversation_id, turn_index) of every example, in order, which every system must follow."""
+    for name, result in variants.items():
+        if [(o["conversation_id"], o["turn_index"]) for o in result["outputs"]] != list(keys):
+            raise PipelineInputError(f"gen_eval: variant {name} was scored on other examples; rerun gen_eval")
+    outputs = {**references, **{name: result["outputs"] for name, result in variants.items()}}
+    if any(len(rows) != len(keys) for rows in outputs.values()):
+        raise PipelineInputError("gen_eval: the references were predicted on other examples; rerun gen_references")
+    first = next(iter(outputs.values()))
+    strategies = sorted({o["gold_strategy"] for o in first} | {o["strategy"] for rows in outputs.values() for o in rows} - {None})
+    index = {strategy: n for n, strategy in enumerate(strategies)}
+    return {
+        "examples": len(keys),
+        "decoded": sum(o.get("response") is not None for o in outputs["retrieval"]) if "retrieval" in outputs else 0,
+        "differences_from_pal": DIFFERENCES_FROM_PAL,
+        "systems": {name: system_scores(rows, n_resamples, seed) for name, rows in outputs.items()},
+        "predictions": {  # strategies as indices into `strategies`, one per example, in `conversation_id` order
+            "strategies": strategies,
+            "conversation_id": [k[0] for k in keys], "turn_index": [k[1] for k in keys],
+            "gold": [index[o["gold_strategy"]] for o in first],
+            "systems": {name: [index[o["strategy"]] for o in rows] for name, rows in outputs.items()
+                        if rows[0]["strategy"] is not None},
+        },
+    }

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
 from flows.lib.errors import PipelineInputError
+from flows.lib.schemas import PERSONA_SPLITS, read_table
 from models.pess import persona_sentences, persona_text
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ def format_history(turns: Sequence[tuple[str, str]], speaker: str, include_partn
 
 def speaker_sentences(utterances: Sequence[str]) -> list[str]:
     """A speaker's own sentences, in order, a repeat kept once: what their persona can be
-    grounded in (the sentence split of models/pess.py)."""
-    return persona_sentences(" ".join(utterances))
+    grounded in (the sentence split of models/pess.py). Each utterance is closed with a full
+    stop where it has no end punctuation first: otherwise an unpunctuated utterance ("i lost my
+    job"), common in ESConv, runs into the next one as a single sentence."""
+    return persona_sentences(persona_text(list(utterances)))
 
 
 def _persona_lines(cell: str) -> tuple[str, ...]:
@@ -176,10 +179,24 @@ def load_persona_examples(
     ]
 
 
-def split_examples(corpus: dict[str, Any], split: str, max_examples: int = 0) -> list[PersonaExample]:
+def read_split_assignment(path: str | Path) -> dict[str, str]:
+    """example_id -> split, as the pess_split stage wrote it (schema PERSONA_SPLITS)."""
+    return {row["example_id"]: row["split"] for row in read_table(path, PERSONA_SPLITS).to_pylist()}
+
+
+def split_examples(corpus: dict[str, Any], split: str, max_examples: int = 0,
+                   assignment: dict[str, str] | None = None) -> list[PersonaExample]:
     """The first `max_examples` (0: all) examples of one split of the corpus; an empty split is
-    a one-line error. `corpus`: the keyword arguments of load_persona_examples."""
-    examples = [e for e in load_persona_examples(**corpus) if e.split == split]
+    a one-line error. `corpus`: the keyword arguments of load_persona_examples; `assignment`
+    (read_split_assignment) replaces the random conversation split by the pess_split stage's."""
+    examples = load_persona_examples(**corpus)
+    if assignment is not None:
+        missing = [e.example_id for e in examples if e.example_id not in assignment]
+        if missing:
+            raise PipelineInputError(f"persona splits: example {missing[0]} (and {len(missing) - 1} more) has no split; "
+                                     "rerun pess_split")
+        examples = [replace(e, split=assignment[e.example_id]) for e in examples]
+    examples = [e for e in examples if e.split == split]
     if not examples:
         raise PipelineInputError(f"params.yaml: the '{split}' split of pess.files is empty (see pess.split)")
     return examples[:max_examples] if max_examples > 0 else examples

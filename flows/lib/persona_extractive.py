@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from flows.lib.persona_data import speaker_sentences
-from models.pess import persona_text
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 FIRST_PERSON = frozenset(
@@ -36,13 +35,6 @@ FILLER = frozenset(
 )
 DEFAULT_MIN_WORDS = 3
 DEFAULT_MAX_WORDS = 25
-
-
-def own_sentences(utterances: Sequence[str]) -> list[str]:
-    """flows.lib.persona_data.speaker_sentences of the utterances, each first closed with a full
-    stop where it has no end punctuation: otherwise an unpunctuated utterance ("i lost my job")
-    runs into the next one as a single sentence, which is common in ESConv."""
-    return speaker_sentences([persona_text(list(utterances))])
 
 
 def sentence_words(sentence: str) -> list[str]:
@@ -72,9 +64,9 @@ def is_self_statement(sentence: str, min_words: int = DEFAULT_MIN_WORDS, max_wor
 def extractive_personas(
     utterances: list[str], min_words: int = DEFAULT_MIN_WORDS, max_words: int = DEFAULT_MAX_WORDS
 ) -> list[str]:
-    """The speaker's own sentences (own_sentences: in order, a repeat kept once) that are
+    """The speaker's own sentences (speaker_sentences: in order, a repeat kept once) that are
     self-statements, as written."""
-    return [s for s in own_sentences(utterances) if is_self_statement(s, min_words, max_words)]
+    return [s for s in speaker_sentences(utterances) if is_self_statement(s, min_words, max_words)]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Personas from a trained PESS extractor for histories longer than its input.
+"""Personas from a trained extractor: the grounded selector of the speaker's own sentences
+(models/persona_selector.py: it reads every seeker utterance at once), or a seq2seq PESS
+extractor (models/pess.py) for histories longer than its input, as follows.
 
 A history is cut into windows of whole turns, packed greedily from the start into the
 extractor's max_source_len tokens (a window needs a turn of the persona's owner, the SEEKER);
@@ -30,9 +32,25 @@ from flows.lib.persona_data import format_history
 from flows.lib.schemas import GEN_PERSONAS, write_table
 from models.generator import SEEKER
 from models.pess import PersonaExtractor, SentenceScorer, load_extractor, persona_sentences, persona_text
+from models.persona_selector import PersonaSelector, is_selector_checkpoint
 from models.runtime import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
+
+
+Extractor = PersonaExtractor | PersonaSelector
+
+
+def load_persona_extractor(path: str | Path, num_beams: int | None = None, device: str = "auto") -> Extractor:
+    """The extractor saved at `path`, by the checkpoint's kind."""
+    if is_selector_checkpoint(path):
+        return PersonaSelector.load(path)
+    return load_extractor(path, num_beams, device)
+
+
+def seeker_lines(turns: Sequence[tuple[str, str]]) -> list[str]:
+    """What a selector reads: the persona owner's (SEEKER's) utterances, in order."""
+    return [text for who, text in turns if who == SEEKER]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,12 +107,17 @@ def prefix_turns(conversation: EsconvConversation, seeker_turns: int) -> list[tu
 
 def conversation_personas(
     conversations: Sequence[EsconvConversation],
-    extractor: PersonaExtractor,
+    extractor: Extractor,
     every: int,
     include_partner: bool,
     batch_size: int,
 ) -> list[dict[str, Any]]:
     """Rows {conversation_id, split, seeker_turns, persona} for every inference point."""
+    if not isinstance(extractor, PersonaExtractor):  # a selector (or any `.extract` of own lines)
+        points = [(c, k) for c in conversations for k in persona_points(c, every)]
+        personas = extractor.extract([seeker_lines(prefix_turns(c, k)) for c, k in points])
+        return [{"conversation_id": c.conversation_id, "split": c.split, "seeker_turns": k, "persona": persona}
+                for (c, k), persona in zip(points, personas)]
     points = [(c, k, history_windows(prefix_turns(c, k), extractor, include_partner))
               for c in conversations for k in persona_points(c, every)]
     decoded = decode_windows(extractor, [w for _, _, windows in points for w in windows], batch_size, {})
@@ -130,7 +153,7 @@ def write_gen_personas(
             done = saved["done"]
             log.info("gen_personas: resuming with %d conversations done", len(done))
     for source, path in extractors.items():
-        extractor = load_extractor(path, device=device)
+        extractor = load_persona_extractor(path, device=device)
         todo = [c for c in conversations if f"{source}/{c.conversation_id}" not in done]
         for start in range(0, len(todo), save_every):
             chunk = todo[start : start + save_every]
@@ -173,7 +196,7 @@ def merge_sentences(groups: list[list[str]], scorer: SentenceScorer, tau: float)
 
 
 def window_personas(
-    extractor: PersonaExtractor,
+    extractor: Extractor,
     scorer: SentenceScorer,
     histories: list[Sequence[tuple[str, str]]],
     include_partner: bool,
@@ -181,7 +204,10 @@ def window_personas(
     tau: float,
     batch_size: int,
 ) -> list[tuple[int, list[str]]]:
-    """(windows decoded, persona sentences) per history; the SEEKER turns are the persona's owner."""
+    """(windows decoded, persona sentences) per history; the SEEKER turns are the persona's owner.
+    A selector reads all of them at once (one window)."""
+    if not isinstance(extractor, PersonaExtractor):  # a selector (or any `.extract` of own lines)
+        return [(1, persona) for persona in extractor.extract([seeker_lines(turns) for turns in histories])]
     windows = [evenly_spaced(history_windows(turns, extractor, include_partner), max_chunks) for turns in histories]
     decoded = decode_windows(extractor, [w for owner in windows for w in owner], batch_size, {})
     personas = merge_sentences([[s for w in owner for s in decoded[w]] for owner in windows], scorer, tau)
@@ -204,7 +230,7 @@ def character_lines(snippets: pa.Table) -> list[dict[str, Any]]:
     return [{"char_id": char_id, "movie": c["movie"], "lines": c["lines"]} for char_id, c in characters.items() if c["lines"]]
 
 
-def seeker_persona_rows(extractor: PersonaExtractor, scorer: SentenceScorer, conversations: Sequence[EsconvConversation],
+def seeker_persona_rows(extractor: Extractor, scorer: SentenceScorer, conversations: Sequence[EsconvConversation],
                         include_partner: bool, max_chunks: int, tau: float, batch_size: int) -> list[dict[str, Any]]:
     """ESCONV_PERSONAS rows: every seeker's persona from the whole conversation."""
     histories = [[(t.speaker, t.text) for t in c.turns] for c in conversations]
@@ -217,7 +243,7 @@ def seeker_persona_rows(extractor: PersonaExtractor, scorer: SentenceScorer, con
     ]
 
 
-def character_persona_rows(extractor: PersonaExtractor, scorer: SentenceScorer, snippets: pa.Table,
+def character_persona_rows(extractor: Extractor, scorer: SentenceScorer, snippets: pa.Table,
                            include_partner: bool, max_chunks: int, tau: float, batch_size: int) -> list[dict[str, Any]]:
     """CHARACTER_PERSONAS rows: every movie character's persona from its own lines (column D)."""
     characters = character_lines(snippets)

@@ -11,6 +11,7 @@ from flows.lib.config import choice, data_path, out_path, param
 from flows.lib.errors import PipelineInputError
 from models.backbone import BackboneConfig
 from models.pess import PessConfig
+from models.persona_selector import SelectorConfig
 from models.trainer import TrainSettings, run_files
 
 # which auxiliary losses each ablation keeps: (completeness, consistency)
@@ -143,6 +144,22 @@ def sweep_runs(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "settings": train_settings(params, seed=int(seed), steps=steps),
             })
     return runs
+
+
+def selector_config(params: dict[str, Any]) -> SelectorConfig:
+    """pess.select: the grounded selector's settings and the grids val chooses from."""
+    raw = dict(param(params, "pess.select", dict))
+    unknown = set(raw) - set(SelectorConfig.__dataclass_fields__)
+    if unknown:
+        raise PipelineInputError(f"params.yaml: unknown keys under pess.select: {', '.join(sorted(unknown))}")
+    if not 0 < raw.get("tau", 0.7) <= 1:
+        raise PipelineInputError(f"params.yaml: param 'pess.select.tau' must be in (0, 1], got {raw['tau']}")
+    for name, value in raw.items():
+        if isinstance(value, list):
+            if not value:
+                raise PipelineInputError(f"params.yaml: param 'pess.select.{name}' must list at least one value")
+            raw[name] = tuple(value)
+    return SelectorConfig(sentence_model=param(params, "embed.model", str), **raw)
 
 
 def esconv_dir(params: dict[str, Any]) -> Path:

@@ -51,6 +51,8 @@ class ReportInputs:
     baselines: str
     personas: str
     unseen: str
+    pess_test: str
+    gen_eval: str
 
     def required(self) -> list[str]:
         return [self.evaluate, self.confusion, self.per_trope, self.purity, self.narrative, self.embeddings]
@@ -61,7 +63,8 @@ def report_inputs(params: dict[str, Any]) -> ReportInputs:
     keys = {"evaluate": "evaluate_metrics", "confusion": "confusion", "per_trope": "per_trope",
             "purity": "purity_metrics", "narrative": "narrative", "embeddings": "character_embeddings",
             "train": "train_metrics", "table2": "table2_metrics", "baselines": "baselines_metrics",
-            "personas": "character_personas", "unseen": "unseen_tropes_metrics"}
+            "personas": "character_personas", "unseen": "unseen_tropes_metrics", "pess_test": "pess_test_metrics",
+            "gen_eval": "gen_eval_metrics"}
     return ReportInputs(**{field: str(out_path(params, key)) for field, key in keys.items()})
 
 
@@ -154,6 +157,50 @@ def confusion_view(rows: list[dict[str, str]]) -> dict[str, Any]:
     return {"labels": [{"name": name, "at": margin + (i + 0.5) * cell} for i, name in enumerate(labels)],
             "cells": cells, "cell": cell, "margin": margin, "size": margin + cell * len(labels) + 10,
             "correct": int(np.trace(counts)), "total": int(counts.sum())}
+
+
+PERSONA_SPLITS = {
+    "unseen_persona": ("on personas never seen in training (headline)",
+                       "Speakers whose persona sentences, and every paraphrase of them, are absent from training."),
+    "seen_pool": ("on the random conversation split",
+                  "The personas recur in training: this split rewards recalling the persona pool."),
+}
+
+
+def persona_tables(pess_test: dict | None) -> list[dict[str, Any]]:
+    """One table per split of metrics/pess_test.json, headline first."""
+    if not pess_test:
+        return []
+    return [{"title": title, "note": note,
+             "rows": [{"system": system, **scores} for system, scores in pess_test[split].items()]}
+            for split, (title, note) in PERSONA_SPLITS.items() if split in pess_test]
+
+
+def _cell(scores: dict[str, Any], key: str, digits: int = 1) -> dict[str, str]:
+    value = scores.get(key)
+    if value is None:
+        return {"value": "–", "interval": ""}
+    low_high = scores.get(f"{key}_ci95")
+    return {"value": f"{value:.{digits}f}", "interval": f"[{low_high[0]:.{digits}f}, {low_high[1]:.{digits}f}]" if low_high else ""}
+
+
+def support_view(gen_eval: dict | None) -> dict[str, Any] | None:
+    """The table of metrics/gen_eval.json's systems and one strategy confusion matrix per system
+    with per-example predictions."""
+    if not gen_eval:
+        return None
+    rows = []
+    for system, scores in gen_eval["systems"].items():
+        pal = scores.get("pal", {})
+        rows.append({"system": system, "cells": [_cell(scores, "strategy_acc"), _cell(pal, "rouge_l"), _cell(pal, "bleu_2"),
+                                                 _cell(pal, "dist_2"), _cell(scores, "ppl", 2), _cell(scores, "persona_nll_gain", 4)]})
+    predictions = gen_eval["predictions"]
+    names = predictions["strategies"]
+    confusions = [{"system": system, "view": confusion_view([{"actual": names[g], "predicted": names[p]}
+                                                              for g, p in zip(predictions["gold"], predicted)])}
+                  for system, predicted in predictions["systems"].items()]
+    return {"examples": gen_eval["examples"], "decoded": gen_eval["decoded"], "note": gen_eval["differences_from_pal"],
+            "rows": rows, "confusions": confusions}
 
 
 def project(z: np.ndarray, method: str, seed: int) -> np.ndarray:
@@ -289,6 +336,8 @@ def build_report(inputs: ReportInputs, projection: str = "tsne", seed: int = 0) 
         cooccurrence=narrative["trope_cooccurrence"][:25],
         characters=character_views(narrative, read_personas(inputs.personas)),
         has_personas=Path(inputs.personas).exists(),
+        persona_tables=persona_tables(read_json(inputs.pess_test, required=False)),
+        support=support_view(read_json(inputs.gen_eval, required=False)),
     )
 
 

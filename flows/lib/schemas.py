@@ -116,6 +116,14 @@ GEN_PERSONAS = pa.schema(
 
 # A persona inferred by the PESS extractor (stage pess_apply) for every ESConv seeker, from the
 # whole conversation, and for every movie character, from their own dialogue lines.
+PERSONA_SPLITS = pa.schema(
+    [
+        ("example_id", pa.string()),  # <conversation_id>/<speaker> of the PESS corpus
+        ("conversation_id", pa.string()),
+        ("split", pa.string()),  # train | val | test_seen | test_unseen | dropped (flows/lib/persona_splits.py)
+    ]
+)
+
 ESCONV_PERSONAS = pa.schema(
     [
         ("conversation_id", pa.string()),  # esconv-<split>-<line from 0>

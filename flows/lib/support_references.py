@@ -29,12 +29,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from flows.lib.bootstrap import bootstrap
 from flows.lib.embedding_cache import cached_vectors, embed_with_cache, sentence_encoder
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
 from flows.lib.schemas import atomic_path
-from flows.lib.text_metrics import bleu, rouge
+from flows.lib.text_metrics import rouge
 from models.generator import SEEKER, SUPPORTER, Turn
 from models.runtime import SENTENCE_MODEL
 
@@ -238,59 +237,39 @@ def choose_window(train: Sequence[SupportExample], val: Sequence[SupportExample]
 # --- scoring on the test split ---------------------------------------------------------------
 
 
-def strategy_accuracy(gold: Sequence[str], predicted: Sequence[str], seed: int = 0) -> dict[str, object]:
-    """Accuracy with its 95% bootstrap interval over examples."""
-    correct = np.array([g == p for g, p in zip(gold, predicted, strict=True)], dtype=float)
-    return bootstrap(lambda rows: {"accuracy": float(correct[rows].mean())}, len(correct), seed=seed)
-
-
-def response_scores(responses: Sequence[str], gold: Sequence[str], seed: int = 0,
-                    bleu_resamples: int = 200) -> dict[str, object]:
-    """ROUGE-L (mean of per-example F, bootstrapped over examples) and corpus BLEU (its interval
-    over `bleu_resamples` resamples: a corpus score costs a full sacreBLEU pass)."""
-    per_example = np.array([rouge([h], [r])["rougeL"] for h, r in zip(responses, gold, strict=True)])
-    scores = bootstrap(lambda rows: {"rougeL": float(per_example[rows].mean())}, len(per_example), seed=seed)
-    scores.update({key: value for key, value in bootstrap(
-        lambda rows: {"bleu": bleu([responses[i] for i in rows], [gold[i] for i in rows])}, len(gold),
-        n_resamples=bleu_resamples, seed=seed).items() if key != "n"})
-    return scores
-
-
 @dataclass
 class ReferenceSettings:
     context_turns: int = 6  # gen.context_turns
-    windows: Sequence[int] = (1, 2, ALL_TURNS)
+    windows: Sequence[int] = (1, 2, ALL_TURNS)  # retrieval: val chooses among these
+    classifier_window: int = ALL_TURNS  # latest context turns the strategy classifier reads
     c_grid: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0, 10.0)
     seed: int = 0  # prior draws and bootstrap resamples
-    bleu_resamples: int = 200
 
 
 def run_support_references(train: Sequence[SupportExample], val: Sequence[SupportExample],
                            test: Sequence[SupportExample], strategies: Sequence[str], embed: Embed,
                            settings: ReferenceSettings) -> tuple[dict[str, Any], list[dict[str, Any]], RetrievalSupporter]:
-    """Fit on train, choose on val, score on test: (summary, one row per test example, retriever)."""
-    gold = [e.strategy for e in test]
-    classifier = StrategyClassifier(strategies, c_grid=settings.c_grid).fit(
-        train, embed([context_text(e.context) for e in train]), val, embed([context_text(e.context) for e in val]))
+    """Fit on train, choose on val, predict test: (summary of the val choices, one row per test
+    example, retriever). Test is scored where the generators are (flows/lib/generator_eval.py)."""
+    def contexts(examples: Sequence[SupportExample]) -> np.ndarray:
+        return embed([context_text(e.context, settings.classifier_window) for e in examples])
+
+    classifier = StrategyClassifier(strategies, c_grid=settings.c_grid).fit(train, contexts(train), val, contexts(val))
     window, window_rouge = choose_window(train, val, embed, settings.windows, settings.context_turns)
     retriever = RetrievalSupporter.fit(train, embed, window, settings.context_turns)
     retrieved_strategies, retrieved_responses = retriever.predict(test, embed)
     predictions = {
         "majority": majority_strategy(train, test),
         "prior": prior_strategy(train, test, strategies, settings.seed),
-        "classifier": classifier.predict(test, embed([context_text(e.context) for e in test])),
+        "classifier": classifier.predict(test, contexts(test)),
         "retrieval": retrieved_strategies,
     }
     summary = {
         "examples": {"train": len(train), "val": len(val), "test": len(test)},
-        "strategy_accuracy": {name: strategy_accuracy(gold, predicted, settings.seed)
-                              for name, predicted in predictions.items()},
         "prior_expected_accuracy": round(expected_prior_accuracy(train, test, strategies), 4),
-        "classifier_val": {"C": classifier.c, "previous_strategy": classifier.use_previous,
-                           "accuracy": classifier.val_accuracy},
+        "classifier_val": {"window": settings.classifier_window, "C": classifier.c,
+                           "previous_strategy": classifier.use_previous, "accuracy": classifier.val_accuracy},
         "retrieval_val_rougeL": {"window": window, "by_window": window_rouge},
-        "retrieval_response": response_scores(retrieved_responses, [e.response for e in test], settings.seed,
-                                              settings.bleu_resamples),
     }
     rows = [{"conversation_id": e.conversation_id, "turn_index": e.turn_index, "gold": e.strategy,
              **{name: predicted[i] for name, predicted in predictions.items()},
