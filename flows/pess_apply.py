@@ -33,8 +33,9 @@ def pess_apply_flow() -> dict:
     strategies = load_strategies(esconv / "strategy.json")
     conversations = [c for split in ESCONV_FILES for c in load_split(esconv, split, strategies)]
     snippets = read_table(snippets_path(params), SNIPPETS)
-    extractor = load_persona_extractor(param(params, "pess.apply.extractor", str), param(params, "pess.generate.num_beams", int))
-    scorer = CachedScorer(param(params, "embed.model", str))
+    scorer = CachedScorer(param(params, "embed.model", str))  # one encoder for the selector and the grounding check
+    extractor = load_persona_extractor(param(params, "pess.apply.extractor", str), param(params, "pess.generate.num_beams", int),
+                                       scorer=scorer)
     tau = float(param(params, "pess.loss.tau", (int, float)))
     settings = (param(params, "pess.include_partner", bool), param(params, "pess.apply.max_chunks", int), tau,
                 param(params, "pess.generate.batch_size", int))

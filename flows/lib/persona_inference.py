@@ -41,10 +41,12 @@ log = logging.getLogger(__name__)
 Extractor = PersonaExtractor | PersonaSelector
 
 
-def load_persona_extractor(path: str | Path, num_beams: int | None = None, device: str = "auto") -> Extractor:
-    """The extractor saved at `path`, by the checkpoint's kind."""
+def load_persona_extractor(path: str | Path, num_beams: int | None = None, device: str = "auto",
+                           scorer: SentenceScorer | None = None) -> Extractor:
+    """The extractor saved at `path`, by the checkpoint's kind; a selector embeds with `scorer`
+    when given (a caching one shares its vectors with the caller)."""
     if is_selector_checkpoint(path):
-        return PersonaSelector.load(path)
+        return PersonaSelector.load(path, scorer)
     return load_extractor(path, num_beams, device)
 
 
