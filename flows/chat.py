@@ -45,7 +45,7 @@ class ChatSession:
         turns = [(t.speaker, t.text) for t in self.turns]
         if not isinstance(self.extractor, PersonaExtractor):  # a selector reads the seeker lines at once
             return self.extractor.extract([seeker_lines(turns)])[0]
-        windows = history_windows([(t.speaker, t.text) for t in self.turns], self.extractor, self.include_partner)
+        windows = history_windows(turns, self.extractor, self.include_partner)
         decode_windows(self.extractor, windows, max(1, len(windows)), self.decoded)
         return merged_persona(windows, self.decoded)
 
