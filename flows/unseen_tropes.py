@@ -14,6 +14,7 @@ from flows.lib.config import PARAMS_FILE, data_path, load_params, out_path, para
 from flows.lib.embedding_cache import cached_vectors
 from flows.lib.errors import PipelineInputError
 from flows.lib.orchestration import task_of
+from flows.lib.trope_scoring import summary_line
 from flows.lib.unseen_amn import SentenceAMNSettings
 from flows.lib.unseen_table import stored_answers, unseen_table
 from flows.lib.unseen_task import load_unseen_task, unseen_settings
@@ -43,9 +44,7 @@ def unseen_tropes_flow() -> dict:
     metrics = task_of(unseen_tropes)(load_params())
     for name in ("amn", "minilm_lr", "tfidf_lr", "zero_shot_descriptions", "majority", "chatgpt"):
         if name in metrics:
-            row = metrics[name]
-            print(f"{name:24s} acc {row['accuracy']:.3f} {row['accuracy_ci95']}  top5 {row['top5_accuracy']:.3f}  "
-                  f"macro-F1 {row['macro_f1']:.3f}  n {row['n']}")
+            print(summary_line(name, metrics[name]))
     return metrics
 
 

@@ -86,11 +86,23 @@ def movie_groups(rows: list) -> dict[str, str]:
 
 
 def character_splits(rows: list, split: SplitSettings) -> dict[str, str]:
-    """freebase_id -> split of rows with .trope, .freebase_id, .character and .movie. The unit is
-    the movie (with its sequels, `movie_groups`): all its characters go to one split, so no movie,
-    and no person listed under several tropes, is in two splits. Units are stratified by the
-    rarest trope of their characters: ordered by trope, shuffled within it, then dealt out in
-    proportion to their number of characters, so each trope's characters spread over the splits."""
+    """freebase_id -> split (train | val | test) of rows with .trope, .freebase_id, .character and
+    .movie, by `movie_unit_assignment` at split.ratios."""
+    assignment = movie_unit_assignment(rows, split.ratios, split.seed)
+    return {person: SPLITS[index] for person, index in assignment.items()}
+
+
+def movie_folds(rows: list, folds: int, seed: int) -> dict[str, int]:
+    """freebase_id -> fold in range(folds) for k-fold cross-validation by movie."""
+    return movie_unit_assignment(rows, (1 / folds,) * folds, seed)
+
+
+def movie_unit_assignment(rows: list, ratios: tuple[float, ...], seed: int) -> dict[str, int]:
+    """freebase_id -> index into `ratios`. The unit is the movie (with its sequels,
+    `movie_groups`): all its characters go to one part, so no movie, and no person listed under
+    several tropes, is in two parts. Units are stratified by the rarest trope of their characters:
+    ordered by trope, shuffled within it, then dealt out in proportion to their number of
+    characters, so each trope's characters spread over the parts."""
     group_of = movie_groups(rows)
     trope_sizes: dict[str, set[str]] = {}
     people: dict[str, set[str]] = {}
@@ -106,10 +118,10 @@ def character_splits(rows: list, split: SplitSettings) -> dict[str, str]:
     ordered: list[str] = []
     for trope in sorted(set(stratum.values())):
         members = sorted(unit for unit, home in stratum.items() if home == trope)
-        ordered.extend(members[i] for i in stable_rng(split.seed, trope).permutation(len(members)))
-    assignment = balanced_assignment([len(people[unit]) for unit in ordered], split.ratios)
-    split_of = {unit: SPLITS[index] for unit, index in zip(ordered, assignment)}
-    return {row.freebase_id: split_of[group_of[row.movie]] for row in rows}
+        ordered.extend(members[i] for i in stable_rng(seed, trope).permutation(len(members)))
+    assignment = balanced_assignment([len(people[unit]) for unit in ordered], ratios)
+    part_of = dict(zip(ordered, assignment))
+    return {row.freebase_id: part_of[group_of[row.movie]] for row in rows}
 
 
 def unit_splits(count: int, split: SplitSettings, key: str) -> list[str]:

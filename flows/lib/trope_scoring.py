@@ -54,3 +54,9 @@ def score_ranked(
 def ranked_from_scores(scores: np.ndarray, k: int = 5) -> list[list[int]]:
     """scores [n, n_tropes] -> the k best trope ids per row, best first."""
     return np.argsort(-scores, axis=1, kind="stable")[:, :k].tolist()
+
+
+def summary_line(name: str, row: dict) -> str:
+    """One scored row (score_ranked's dict) as a log line."""
+    return (f"{name:24s} acc {row['accuracy']:.3f} {row['accuracy_ci95']}  top5 {row['top5_accuracy']:.3f}  "
+            f"macro-F1 {row['macro_f1']:.3f}  n {row['n']}")

@@ -45,38 +45,43 @@ def stored_answers(data_root: Path, task: UnseenTask, models: list[str]) -> dict
     }
 
 
-def _supervised_rows(task: UnseenTask, vectors: list[np.ndarray], texts_x, mean_x, trope_vectors: np.ndarray,
-                     train_roles: tuple[str, ...], cs: list[float], amn: SentenceAMNSettings, n_resamples: int):
+def supervised_scores(task: UnseenTask, vectors: list[np.ndarray], texts_x, mean_x, trope_vectors: np.ndarray,
+                      train_roles: tuple[str, ...], cs: list[float], amn: SentenceAMNSettings):
+    """Fit every system that trains on the characters of `train_roles`, choosing its setting on
+    role "val", refit on both and score role "test". -> (system -> test scores [n_test, n_tropes],
+    val choices, character counts, test features for purity)."""
     train, val, test = task.indices(*train_roles), task.indices("val"), task.indices("test")
     gold_all = [[task.trope_ids.index(t) for t in c.tropes] for c in task.characters]
-    gold_test = [gold_all[i] for i in test]
     n_tropes = len(task.trope_ids)
-    rows, choices = {}, {}
-
-    def score(name: str, scores: np.ndarray) -> None:
-        rows[name] = score_ranked(gold_test, ranked_from_scores(scores), n_resamples)
+    scores, choices = {}, {}
 
     fit = np.concatenate([train, val])
-    score("majority", majority_scores([gold_all[i] for i in fit], len(test), n_tropes))
-    scores, choices["tfidf_lr"], _ = tuned_logreg(texts_x, gold_all, train, val, test, n_tropes, cs)
-    score("tfidf_lr", scores)
-    scores, choices["minilm_lr"], val_scores = tuned_logreg(mean_x, gold_all, train, val, test, n_tropes, cs)
-    score("minilm_lr", scores)
-    features = {"minilm_lr_probabilities": scores, "mean_minilm": mean_x[test]}
+    scores["majority"] = majority_scores([gold_all[i] for i in fit], len(test), n_tropes)
+    scores["tfidf_lr"], choices["tfidf_lr"], _ = tuned_logreg(texts_x, gold_all, train, val, test, n_tropes, cs)
+    scores["minilm_lr"], choices["minilm_lr"], val_scores = tuned_logreg(mean_x, gold_all, train, val, test, n_tropes, cs)
+    features = {"minilm_lr_probabilities": scores["minilm_lr"], "mean_minilm": mean_x[test]}
     cosines = zero_shot_scores(mean_x, trope_vectors)
-    scores, choices["minilm_lr_zero_shot"] = tuned_mix([gold_all[i] for i in val], (val_scores, cosines[val]),
-                                                       (scores, cosines[test]))
-    score("minilm_lr_zero_shot", scores)
+    scores["minilm_lr_zero_shot"], choices["minilm_lr_zero_shot"] = tuned_mix(
+        [gold_all[i] for i in val], (val_scores, cosines[val]), (scores["minilm_lr"], cosines[test]))
 
     _, history = train_sentence_amn([vectors[i] for i in train], [gold_all[i] for i in train], trope_vectors, amn,
                                     amn.max_epochs, val=([vectors[i] for i in val], [gold_all[i] for i in val]))
     epochs = best_epoch(history)
     model, refit = train_sentence_amn([vectors[i] for i in fit], [gold_all[i] for i in fit], trope_vectors, amn, epochs)
-    score("amn", trope_scores(model, [vectors[i] for i in test], amn))
+    scores["amn"] = trope_scores(model, [vectors[i] for i in test], amn)
     features["amn_z"] = persona_vectors(model, [vectors[i] for i in test], amn)
     choices["amn"] = {"epochs": epochs, "val_history": history, "steps_per_epoch": history[0]["steps"],
                       "refit_steps_per_epoch": refit[0]["steps"]}
     counts = {"train": len(train), "val": len(val), "refit": len(fit), "test": len(test)}
+    return scores, choices, counts, features
+
+
+def _supervised_rows(task: UnseenTask, vectors: list[np.ndarray], texts_x, mean_x, trope_vectors: np.ndarray,
+                     train_roles: tuple[str, ...], cs: list[float], amn: SentenceAMNSettings, n_resamples: int):
+    scores, choices, counts, features = supervised_scores(task, vectors, texts_x, mean_x, trope_vectors,
+                                                          train_roles, cs, amn)
+    gold_test = task.gold("test")
+    rows = {name: score_ranked(gold_test, ranked_from_scores(s), n_resamples) for name, s in scores.items()}
     return rows, choices, counts, features
 
 
