@@ -121,7 +121,7 @@ def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportEx
     outputs: list[dict[str, Any]] = []
     for start in range(0, len(examples), batch_size):
         batch, other = examples[start : start + batch_size], swapped[start : start + batch_size]
-        scored: dict[str, Any] = {}
+        scored: dict[str, list[Any]] = {"strategy": [None] * len(batch)}  # an oracle's strategy is given, not predicted
         if not oracle:
             nll, tokens, predicted = generator.score(batch)
             other_nll = nll if other == batch else generator.score(other)[0]  # no persona: nothing swapped
@@ -137,7 +137,6 @@ def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportEx
             outputs.append({
                 "conversation_id": example.conversation_id, "turn_index": example.turn_index,
                 "gold_strategy": example.strategy, **{key: values[offset] for key, values in scored.items()},
-                "strategy": scored["strategy"][offset] if scored else None,
                 "response": responses.get(n), "gold": generator.as_decoded(example.response) if n in decode else None,
             })
     return outputs
