@@ -173,7 +173,7 @@ def test_persona_and_support_tables_with_strategy_confusions(project_dir, tmp_pa
     references = {"majority": [{"gold_strategy": g, "strategy": "[Question]"} for g in gold],
                   "retrieval": [{"gold_strategy": g, "strategy": g, "response": "i am sorry to hear that", "gold": "so sorry"}
                                 for g in gold]}
-    (folder / "metrics" / "gen_eval.json").write_text(json.dumps(evaluation_table({}, references, keys, 50, 0)))
+    (folder / "metrics" / "gen_eval.json").write_text(json.dumps(evaluation_table({}, references, keys, len(keys), 50, 0)))
 
     tree = lxml.html.fromstring(build_report(inputs_in(folder), projection="pca"))
     support = tree.get_element_by_id("support")

@@ -252,10 +252,11 @@ def reference_outputs(rows: Sequence[dict[str, Any]], decoded: set[int], normali
 
 
 def evaluation_table(variants: dict[str, dict[str, Any]], references: dict[str, list[dict[str, Any]]],
-                     keys: Sequence[tuple[str, int]], n_resamples: int, seed: int) -> dict[str, Any]:
+                     keys: Sequence[tuple[str, int]], decoded: int, n_resamples: int, seed: int) -> dict[str, Any]:
     """metrics/gen_eval.json: every system's metrics and, per example, its predicted strategy
     (a confusion matrix per system). `variants`: evaluate_variant results; `keys`: the
-    (conversation_id, turn_index) of every example, in order, which every system must follow."""
+    (conversation_id, turn_index) of every example, in order, which every system must follow;
+    `decoded`: how many of them have decoded responses (`decoded_rows`)."""
     for name, result in variants.items():
         if [(o["conversation_id"], o["turn_index"]) for o in result["outputs"]] != list(keys):
             raise PipelineInputError(f"gen_eval: variant {name} was scored on other examples; rerun gen_eval")
@@ -267,7 +268,7 @@ def evaluation_table(variants: dict[str, dict[str, Any]], references: dict[str, 
     index = {strategy: n for n, strategy in enumerate(strategies)}
     return {
         "examples": len(keys),
-        "decoded": sum(o.get("response") is not None for o in outputs["retrieval"]) if "retrieval" in outputs else 0,
+        "decoded": decoded,
         "differences_from_pal": DIFFERENCES_FROM_PAL,
         "systems": {name: system_scores(rows, n_resamples, seed) for name, rows in outputs.items()},
         "predictions": {  # strategies as indices into `strategies`, one per example, in `conversation_id` order
