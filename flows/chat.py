@@ -20,10 +20,9 @@ from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import NO_PERSONA, SupportExample
 from flows.lib.gen_params import decoding_settings, generator_path, variant_settings
 from flows.lib.persona_inference import (Extractor, decode_windows, history_windows, load_persona_extractor, merged_persona,
-                                         seeker_lines)
+                                         own_line_personas)
 from flows.lib.support_references import RetrievalSupporter
 from models.generator import SEEKER, SUPPORTER, Decoding, ResponseGenerator, Turn
-from models.pess import PersonaExtractor
 
 RETRIEVAL = "retrieval"
 
@@ -43,8 +42,9 @@ class ChatSession:
         if self.extractor is None:
             return []
         turns = [(t.speaker, t.text) for t in self.turns]
-        if not isinstance(self.extractor, PersonaExtractor):  # a selector reads the seeker lines at once
-            return self.extractor.extract([seeker_lines(turns)])[0]
+        own = own_line_personas(self.extractor, [turns])
+        if own is not None:  # a selector reads the seeker lines at once
+            return own[0]
         windows = history_windows(turns, self.extractor, self.include_partner)
         decode_windows(self.extractor, windows, max(1, len(windows)), self.decoded)
         return merged_persona(windows, self.decoded)

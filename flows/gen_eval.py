@@ -25,7 +25,7 @@ from flows.lib.generator_eval import decoded_rows, evaluate_variant, evaluation_
 from flows.lib.orchestration import task_of
 from flows.lib.pess_params import esconv_dir
 from flows.lib.schemas import atomic_path
-from models.generator import ResponseGenerator
+from models.generator import load_text_normaliser
 
 
 @flow(name="gen_eval")
@@ -45,11 +45,12 @@ def gen_eval_flow(method: str | None = None) -> dict:
             param(params, "gen.eval.sample_contexts", int), persona_every, param(params, "gen.eval.batch_size", int), seed,
             n_resamples, out_path(params, "gen_dir") / "eval" / f"{variant}.json")
     rows = json.loads(out_path(params, "gen_reference_outputs").read_text())
-    normalise = ResponseGenerator.load(generator_path(params, next(iter(variants.values()))["persona"])).as_decoded
-    references = reference_outputs(rows, set(decoded_rows(len(rows), decode_limit)), normalise)
+    normalise = load_text_normaliser(generator_path(params, next(iter(variants.values()))["persona"]))
+    decoded = set(decoded_rows(len(rows), decode_limit))
+    references = reference_outputs(rows, decoded, normalise)
     keys = [(r["conversation_id"], r["turn_index"]) for r in rows]
-    metrics = {**task_of(evaluation_table)(results, references, keys, n_resamples, seed), "decoding": asdict(decoding),
-               "variants": variants}
+    metrics = {**task_of(evaluation_table)(results, references, keys, len(decoded), n_resamples, seed),
+               "decoding": asdict(decoding), "variants": variants}
     write_json(metrics, out_path(params, "gen_eval_metrics"))
     with atomic_path(out_path(params, "gen_samples")) as tmp:
         tmp.write_text(samples_markdown(results, samples) + "\n")

@@ -17,7 +17,7 @@ from prefect import flow
 from flows.lib.config import load_params, out_path, param, write_json
 from flows.lib.orchestration import task_of
 from flows.lib.persona_benchmark import own_turns_predict, persona_test_table, reference_systems, seq2seq_predict
-from flows.lib.persona_data import read_split_assignment, split_examples
+from flows.lib.persona_data import assigned_examples, examples_of_split, read_split_assignment
 from flows.lib.persona_metrics import CachedScorer
 from flows.lib.pess_params import corpus_settings, run_paths
 from models.pess import load_extractor
@@ -27,11 +27,11 @@ from models.persona_selector import PersonaSelector
 @flow(name="pess_eval")
 def pess_eval_flow() -> dict:
     params = load_params()
-    assignment, corpus = read_split_assignment(out_path(params, "pess_splits")), corpus_settings(params)
+    examples = assigned_examples(corpus_settings(params), read_split_assignment(out_path(params, "pess_splits")))
     limit, tau = param(params, "pess.eval.max_examples", int), float(param(params, "pess.eval.tau", (int, float)))
-    splits = {split: split_examples(corpus, split, limit, assignment) for split in ("val", "test_seen", "test_unseen")}
+    splits = {split: examples_of_split(examples, split, limit) for split in ("val", "test_seen", "test_unseen")}
     scorer = CachedScorer(param(params, "embed.model", str))
-    systems, choices = reference_systems(split_examples(corpus, "train", 0, assignment), splits["val"], scorer, tau,
+    systems, choices = reference_systems(examples_of_split(examples, "train"), splits["val"], scorer, tau,
                                          param(params, "pess.eval.pool_ks", list))
     systems["select"] = own_turns_predict(PersonaSelector.load(out_path(params, "pess_dir") / "selector.pt", scorer))
     batch_size, num_beams = param(params, "pess.generate.batch_size", int), param(params, "pess.generate.num_beams", int)

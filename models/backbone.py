@@ -57,13 +57,21 @@ class BackboneConfig:
         # tiny-bart borrows the offline MiniLM WordPiece vocabulary: nothing to download
         return sentence_model_path(self.sentence_model) if self.backbone in BACKBONES else self.backbone
 
+
+def backbone_tokenizer(config: BackboneConfig):
+    """The backbone's tokenizer alone (no model built)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(config.tokenizer_name)
+
+
 def build_backbone(config: BackboneConfig, model_config: dict[str, Any] | None):
     """The HF seq2seq model and its tokenizer. model_config given: rebuild that architecture
     with random weights (a checkpoint's state dict follows); else warm-start."""
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, BartConfig
     from transformers import BartForConditionalGeneration, EncoderDecoderModel
 
-    tokenizer = AutoTokenizer.from_pretrained(config.tokenizer_name)
+    tokenizer = backbone_tokenizer(config)
     if model_config is not None:
         settings = {k: v for k, v in model_config.items() if k != "model_type"}
         return AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_config["model_type"], **settings)), tokenizer

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from functools import partial
+from typing import Any, Callable, Protocol, Sequence
 
 import torch
 from torch import nn
 
 from flows.lib.errors import PipelineInputError
 from models import trainer
-from models.backbone import BackboneConfig, BackboneModule, build_backbone
+from models.backbone import BackboneConfig, BackboneModule, backbone_tokenizer, build_backbone
+from models.runtime import load_checkpoint
 
 SEEKER, SUPPORTER = "seeker", "supporter"
 PERSONA_MARK, CONTEXT_MARK = "<persona>", "<context>"
@@ -93,6 +95,31 @@ def _resize_vocabulary(model: nn.Module, size: int) -> None:
             part.resize_token_embeddings(size)
 
 
+def add_generator_tokens(tokenizer: Any, config: GeneratorConfig) -> Any:
+    """The backbone's tokenizer with the markers and strategy tokens added; the order is fixed,
+    so a checkpoint's token ids mean the same after a rebuild."""
+    tokenizer.add_special_tokens({"additional_special_tokens": [*MARKERS, *config.strategies]})
+    return tokenizer
+
+
+def decoded_text(tokenizer: Any, ids: Sequence[int]) -> str:
+    """Token ids as the generator writes them: special tokens dropped, spaces collapsed."""
+    return " ".join(tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True).split())
+
+
+def as_decoded_text(tokenizer: Any, text: str) -> str:
+    """`text` as the model would write it (an uncased WordPiece vocabulary lower-cases and
+    strips accents): references pass through this before they are compared with outputs."""
+    return decoded_text(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def load_text_normaliser(path: str | os.PathLike) -> Callable[[str], str]:
+    """`ResponseGenerator.as_decoded` of the generator saved at `path`, from its config's
+    tokenizer alone: no model is built."""
+    config = GeneratorConfig(**load_checkpoint(path)["config"])
+    return partial(as_decoded_text, add_generator_tokens(backbone_tokenizer(config), config))
+
+
 class ResponseGenerator(BackboneModule):
     config_class = GeneratorConfig
 
@@ -101,9 +128,8 @@ class ResponseGenerator(BackboneModule):
         if len(set(config.strategies)) != len(config.strategies) or not config.strategies:
             raise PipelineInputError(f"generator config: strategies must be distinct and non-empty, got {config.strategies}")
         self.config = config
-        self.model, self.tokenizer = build_backbone(config, model_config)
-        # the order is fixed, so a checkpoint's token ids mean the same after a rebuild
-        self.tokenizer.add_special_tokens({"additional_special_tokens": [*MARKERS, *config.strategies]})
+        self.model, tokenizer = build_backbone(config, model_config)
+        self.tokenizer = add_generator_tokens(tokenizer, config)
         _resize_vocabulary(self.model, len(self.tokenizer))
         ids = self.tokenizer.convert_tokens_to_ids
         self.register_buffer("strategy_ids", torch.tensor(ids(list(config.strategies))), persistent=False)  # [K]
@@ -233,16 +259,12 @@ class ResponseGenerator(BackboneModule):
         output = self.decode_ids(examples, decoding, forced_strategies).tolist()
         n = decoding.num_return_sequences
         strategies = [self.parse_strategy(output[b * n]) for b in range(len(examples))]
-        texts = [self._decode(row[2:]) for row in output]
+        texts = [decoded_text(self.tokenizer, row[2:]) for row in output]
         return strategies, [texts[b * n : (b + 1) * n] for b in range(len(examples))]
 
-    def _decode(self, ids: Sequence[int]) -> str:
-        return " ".join(self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True).split())
-
     def as_decoded(self, text: str) -> str:
-        """`text` as the model would write it (an uncased WordPiece vocabulary lower-cases and
-        strips accents): references pass through this before they are compared with outputs."""
-        return self._decode(self._ids(text))
+        """`text` as the model would write it (as_decoded_text)."""
+        return as_decoded_text(self.tokenizer, text)
 
     def parse_strategy(self, decoder_ids: Sequence[int]) -> str | None:
         """The strategy of a decoded sequence: the token right after the decoder start."""

@@ -6,7 +6,8 @@ import torch
 
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample, build_examples, load_split
-from models.generator import CONTEXT_MARK, PERSONA_MARK, SEEKER, SUPPORTER, Decoding, GeneratorConfig, ResponseGenerator, Turn
+from models.generator import (CONTEXT_MARK, PERSONA_MARK, SEEKER, SUPPORTER, Decoding, GeneratorConfig, ResponseGenerator, Turn,
+                              load_text_normaliser)
 from models.runtime import load_checkpoint, save_checkpoint
 from gen_tiny import SHORT_DECODING, strategies, tiny_generator
 
@@ -137,3 +138,15 @@ def test_checkpoint_round_trip(generator, examples, tmp_path):
     sources = generator.sources(examples[:2])
     assert torch.equal(restored.strategy_logits(sources), generator.strategy_logits(sources))
     assert restored.respond(examples[:2], SHORT_DECODING) == generator.respond(examples[:2], SHORT_DECODING)
+
+
+def test_text_normaliser_from_the_tokenizer_alone_matches_the_loaded_generator(shared_data, tmp_path):
+    """gen_eval normalises references without building the model: same text as the whole generator's."""
+    path = save_checkpoint(tiny_generator(shared_data).checkpoint(), tmp_path / "model.pt")
+    conversations = load_split(shared_data / "esconv", "test", strategies(shared_data), 6)
+    responses = [t.text for c in conversations for t in c.turns if t.speaker == SUPPORTER]
+    responses.append("Café  NAÏVE [Question] <persona> so")  # accents, case, runs of spaces, added tokens
+    normalise, loaded = load_text_normaliser(path), ResponseGenerator.load(path)
+    normalised = [normalise(text) for text in responses]
+    assert normalised == [loaded.as_decoded(text) for text in responses]
+    assert normalised[-1] == "cafe naive so" and sum(n != r for n, r in zip(normalised, responses)) > len(responses) // 2

@@ -12,8 +12,8 @@ from flows.lib.errors import PipelineInputError
 from flows.lib.config import load_params
 from flows.lib.csv_files import read_csv
 from flows.lib.paper import PAPER_TABLE2
-from flows.lib.report_page import (ReportInputs, build_report, confusion_view, heat_words, project, report_inputs,
-                                   table2_rows)
+from flows.lib.report_page import (ReportInputs, build_report, confusion_view, heat_words, persona_tables, project,
+                                   report_inputs, support_view, table2_rows)
 from flows.lib.schemas import CHARACTER_PERSONAS, write_table
 from flows.table2 import summarise
 from flows.lib.metrics import classification_metrics
@@ -39,6 +39,27 @@ def test_confusion_cells_count_pairs_and_shade_by_row():
     assert hits["shade"] == pytest.approx(2 / 3, abs=1e-3) and hits["diagonal"]
     assert cells["mentor predicted as hero: 1"]["shade"] == 1.0 and not cells["mentor predicted as hero: 1"]["diagonal"]
     assert len(cells) == 4 and (view["correct"], view["total"]) == (3, 5)
+
+
+def test_systems_tables_put_the_references_before_the_models():
+    from flows.lib.generator_eval import evaluation_table
+
+    scores = {"similarity_f1": 0.26, "similarity_f1_ci95": [0.2, 0.3], "n": 237}
+    pess_systems = ["select", "base", "full", "zeta", "extractive", "pool_prior", "retrieval"]
+    [table] = persona_tables(json.loads(json.dumps({"unseen_persona": {name: scores for name in pess_systems}}, sort_keys=True)))
+    assert [row["system"] for row in table["rows"]] == ["pool_prior", "retrieval", "extractive", "select", "base", "full", "zeta"]
+
+    keys = [("c", n) for n in range(4)]
+    gold = ["[Question]", "[Question]", "[Others]", "[Self-disclosure]"]
+    guesses = {name: [{"gold_strategy": g, "strategy": "[Question]"} for g in gold]
+               for name in ("retrieval", "classifier", "prior", "majority")}
+    variants = {name: {"outputs": [{"conversation_id": c, "turn_index": n, "gold_strategy": g, "strategy": g}
+                                   for (c, n), g in zip(keys, gold)]} for name in ("oracle", "select", "none")}
+    metrics = json.loads(json.dumps(evaluation_table(variants, guesses, keys, 0, 50, 0), sort_keys=True))  # as written
+    view = support_view(metrics)
+    order = ["majority", "prior", "retrieval", "classifier", "none", "select", "oracle"]
+    assert [row["system"] for row in view["rows"]] == order
+    assert [matrix["system"] for matrix in view["confusions"]] == order
 
 
 def test_word_heat_is_min_max_scaled_and_flat_weights_stay_unshaded():
@@ -173,14 +194,15 @@ def test_persona_and_support_tables_with_strategy_confusions(project_dir, tmp_pa
     references = {"majority": [{"gold_strategy": g, "strategy": "[Question]"} for g in gold],
                   "retrieval": [{"gold_strategy": g, "strategy": g, "response": "i am sorry to hear that", "gold": "so sorry"}
                                 for g in gold]}
-    (folder / "metrics" / "gen_eval.json").write_text(json.dumps(evaluation_table({}, references, keys, 50, 0)))
+    (folder / "metrics" / "gen_eval.json").write_text(json.dumps(evaluation_table({}, references, keys, len(keys), 50, 0)))
 
     tree = lxml.html.fromstring(build_report(inputs_in(folder), projection="pca"))
     support = tree.get_element_by_id("support")
     titles = [h.text_content() for h in support.xpath("h3")]
     assert titles[0].startswith("Persona extraction, on personas never seen") and titles[1].endswith("random conversation split")
     first_table = [[td.text_content().strip() for td in tr.xpath("td")] for tr in support.xpath("table[1]/tr[td]")]
-    assert first_table[0][:2] == ["select", "0.260 [0.200, 0.300]"] and first_table[0][-1] == "237"
+    assert [row[0] for row in first_table] == ["retrieval", "select"]  # the reference before the model
+    assert first_table[1][:2] == ["select", "0.260 [0.200, 0.300]"] and first_table[1][-1] == "237"
     systems = [tr.xpath("td")[0].text_content() for tr in support.xpath("table[3]/tr[td]")]
     assert systems == ["majority", "retrieval"]
     accuracy = support.xpath("table[3]/tr[td]")[0].xpath("td")[1].text_content()

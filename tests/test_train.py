@@ -1,5 +1,6 @@
 import argparse
 import dataclasses
+import io
 import os
 import signal
 import subprocess
@@ -130,6 +131,21 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tiny, tmp_path):
     assert other["seed"] == 1 and other["epochs"] == 2  # trained afresh, not "already done"
     again = train_amn(data, random_descriptions(), KS_VARIANT, settings, tmp_path / "b", progress=False)
     assert again == first  # same seed, same numbers
+
+
+def test_progress_bar_on_a_terminal_only(tiny, tmp_path, monkeypatch, capfd):
+    _, data = tiny
+    train_amn(data, random_descriptions(), KS_VARIANT, tiny_settings(max_epochs=1), tmp_path / "log")
+    assert "train custom" not in capfd.readouterr().err  # stderr is not a terminal here, as in a DVC log
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train_amn(data, random_descriptions(), KS_VARIANT, tiny_settings(max_epochs=1), tmp_path / "terminal")
+    assert "train custom" in terminal.getvalue()
 
 
 RUN_SCRIPT = """

@@ -236,8 +236,9 @@ def train_amn(
     fixed = {split: fixed_draw(examples[split], config.n_diag, settings.eval_seed, split) for split in ("val", "test")}
     steps_per_epoch = -(-len(examples["train"]) * settings.draws_per_epoch // settings.batch_size)
     live = open_live(Path(live_dir) if live_dir else None, state["history"], _log_epoch)
+    # disable=None: a bar on a terminal only, none in a log (dvc repro, a scheduled flow)
     bar = tqdm(total=settings.max_epochs * steps_per_epoch, initial=state["epoch"] * steps_per_epoch,
-               desc=f"train {variant}", disable=not progress, leave=False)
+               desc=f"train {variant}", disable=None if progress else True, leave=False)
     while not state["done"]:
         model.train()
         # The draw depends on (seed, epoch) only, so a resumed epoch draws what the lost one did.

@@ -121,7 +121,7 @@ def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportEx
     outputs: list[dict[str, Any]] = []
     for start in range(0, len(examples), batch_size):
         batch, other = examples[start : start + batch_size], swapped[start : start + batch_size]
-        scored: dict[str, Any] = {}
+        scored: dict[str, list[Any]] = {"strategy": [None] * len(batch)}  # an oracle's strategy is given, not predicted
         if not oracle:
             nll, tokens, predicted = generator.score(batch)
             other_nll = nll if other == batch else generator.score(other)[0]  # no persona: nothing swapped
@@ -137,7 +137,6 @@ def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportEx
             outputs.append({
                 "conversation_id": example.conversation_id, "turn_index": example.turn_index,
                 "gold_strategy": example.strategy, **{key: values[offset] for key, values in scored.items()},
-                "strategy": scored["strategy"][offset] if scored else None,
                 "response": responses.get(n), "gold": generator.as_decoded(example.response) if n in decode else None,
             })
     return outputs
@@ -253,10 +252,11 @@ def reference_outputs(rows: Sequence[dict[str, Any]], decoded: set[int], normali
 
 
 def evaluation_table(variants: dict[str, dict[str, Any]], references: dict[str, list[dict[str, Any]]],
-                     keys: Sequence[tuple[str, int]], n_resamples: int, seed: int) -> dict[str, Any]:
+                     keys: Sequence[tuple[str, int]], decoded: int, n_resamples: int, seed: int) -> dict[str, Any]:
     """metrics/gen_eval.json: every system's metrics and, per example, its predicted strategy
     (a confusion matrix per system). `variants`: evaluate_variant results; `keys`: the
-    (conversation_id, turn_index) of every example, in order, which every system must follow."""
+    (conversation_id, turn_index) of every example, in order, which every system must follow;
+    `decoded`: how many of them have decoded responses (`decoded_rows`)."""
     for name, result in variants.items():
         if [(o["conversation_id"], o["turn_index"]) for o in result["outputs"]] != list(keys):
             raise PipelineInputError(f"gen_eval: variant {name} was scored on other examples; rerun gen_eval")
@@ -268,7 +268,7 @@ def evaluation_table(variants: dict[str, dict[str, Any]], references: dict[str, 
     index = {strategy: n for n, strategy in enumerate(strategies)}
     return {
         "examples": len(keys),
-        "decoded": sum(o.get("response") is not None for o in outputs["retrieval"]) if "retrieval" in outputs else 0,
+        "decoded": decoded,
         "differences_from_pal": DIFFERENCES_FROM_PAL,
         "systems": {name: system_scores(rows, n_resamples, seed) for name, rows in outputs.items()},
         "predictions": {  # strategies as indices into `strategies`, one per example, in `conversation_id` order

@@ -184,19 +184,31 @@ def read_split_assignment(path: str | Path) -> dict[str, str]:
     return {row["example_id"]: row["split"] for row in read_table(path, PERSONA_SPLITS).to_pylist()}
 
 
+def assigned_examples(corpus: dict[str, Any], assignment: dict[str, str] | None = None) -> list[PersonaExample]:
+    """All examples of the corpus (`corpus`: the keyword arguments of load_persona_examples);
+    `assignment` (read_split_assignment) replaces the random conversation split by the
+    pess_split stage's."""
+    examples = load_persona_examples(**corpus)
+    if assignment is None:
+        return examples
+    missing = [e.example_id for e in examples if e.example_id not in assignment]
+    if missing:
+        raise PipelineInputError(f"persona splits: example {missing[0]} (and {len(missing) - 1} more) has no split; "
+                                 "rerun pess_split")
+    return [replace(e, split=assignment[e.example_id]) for e in examples]
+
+
+def examples_of_split(examples: Sequence[PersonaExample], split: str, max_examples: int = 0) -> list[PersonaExample]:
+    """The first `max_examples` (0: all) of `examples` in one split; an empty split is a
+    one-line error."""
+    chosen = [e for e in examples if e.split == split]
+    if not chosen:
+        raise PipelineInputError(f"params.yaml: the '{split}' split of pess.files is empty (see pess.split)")
+    return chosen[:max_examples] if max_examples > 0 else chosen
+
+
 def split_examples(corpus: dict[str, Any], split: str, max_examples: int = 0,
                    assignment: dict[str, str] | None = None) -> list[PersonaExample]:
-    """The first `max_examples` (0: all) examples of one split of the corpus; an empty split is
-    a one-line error. `corpus`: the keyword arguments of load_persona_examples; `assignment`
-    (read_split_assignment) replaces the random conversation split by the pess_split stage's."""
-    examples = load_persona_examples(**corpus)
-    if assignment is not None:
-        missing = [e.example_id for e in examples if e.example_id not in assignment]
-        if missing:
-            raise PipelineInputError(f"persona splits: example {missing[0]} (and {len(missing) - 1} more) has no split; "
-                                     "rerun pess_split")
-        examples = [replace(e, split=assignment[e.example_id]) for e in examples]
-    examples = [e for e in examples if e.split == split]
-    if not examples:
-        raise PipelineInputError(f"params.yaml: the '{split}' split of pess.files is empty (see pess.split)")
-    return examples[:max_examples] if max_examples > 0 else examples
+    """The first `max_examples` (0: all) examples of one split of the corpus (assigned_examples,
+    examples_of_split); a stage that needs several splits reads the corpus once with those two."""
+    return examples_of_split(assigned_examples(corpus, assignment), split, max_examples)

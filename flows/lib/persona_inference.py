@@ -55,6 +55,15 @@ def seeker_lines(turns: Sequence[tuple[str, str]]) -> list[str]:
     return [text for who, text in turns if who == SEEKER]
 
 
+def own_line_personas(extractor: Extractor, histories: Sequence[Sequence[tuple[str, str]]]) -> list[list[str]] | None:
+    """One persona per history from an extractor of own lines (a selector, or any `.extract`
+    of the SEEKER's utterances, read all at once); None for a seq2seq PersonaExtractor, which
+    reads windows of the history instead."""
+    if isinstance(extractor, PersonaExtractor):
+        return None
+    return extractor.extract([seeker_lines(turns) for turns in histories])
+
+
 # ---------------------------------------------------------------------------------------------
 # windows
 
@@ -115,18 +124,14 @@ def conversation_personas(
     batch_size: int,
 ) -> list[dict[str, Any]]:
     """Rows {conversation_id, split, seeker_turns, persona} for every inference point."""
-    if not isinstance(extractor, PersonaExtractor):  # a selector (or any `.extract` of own lines)
-        points = [(c, k) for c in conversations for k in persona_points(c, every)]
-        personas = extractor.extract([seeker_lines(prefix_turns(c, k)) for c, k in points])
-        return [{"conversation_id": c.conversation_id, "split": c.split, "seeker_turns": k, "persona": persona}
-                for (c, k), persona in zip(points, personas)]
-    points = [(c, k, history_windows(prefix_turns(c, k), extractor, include_partner))
-              for c in conversations for k in persona_points(c, every)]
-    decoded = decode_windows(extractor, [w for _, _, windows in points for w in windows], batch_size, {})
-    return [
-        {"conversation_id": c.conversation_id, "split": c.split, "seeker_turns": k, "persona": merged_persona(windows, decoded)}
-        for c, k, windows in points
-    ]
+    points = [(c, k, prefix_turns(c, k)) for c in conversations for k in persona_points(c, every)]
+    personas = own_line_personas(extractor, [turns for _, _, turns in points])
+    if personas is None:  # a seq2seq extractor: decode the windows of every history
+        windows = [history_windows(turns, extractor, include_partner) for _, _, turns in points]
+        decoded = decode_windows(extractor, [w for point in windows for w in point], batch_size, {})
+        personas = [merged_persona(point, decoded) for point in windows]
+    return [{"conversation_id": c.conversation_id, "split": c.split, "seeker_turns": k, "persona": persona}
+            for (c, k, _), persona in zip(points, personas)]
 
 
 def write_gen_personas(
@@ -208,8 +213,9 @@ def window_personas(
 ) -> list[tuple[int, list[str]]]:
     """(windows decoded, persona sentences) per history; the SEEKER turns are the persona's owner.
     A selector reads all of them at once (one window)."""
-    if not isinstance(extractor, PersonaExtractor):  # a selector (or any `.extract` of own lines)
-        return [(1, persona) for persona in extractor.extract([seeker_lines(turns) for turns in histories])]
+    own = own_line_personas(extractor, histories)
+    if own is not None:
+        return [(1, persona) for persona in own]
     windows = [evenly_spaced(history_windows(turns, extractor, include_partner), max_chunks) for turns in histories]
     decoded = decode_windows(extractor, [w for owner in windows for w in owner], batch_size, {})
     personas = merge_sentences([[s for w in owner for s in decoded[w]] for owner in windows], scorer, tau)

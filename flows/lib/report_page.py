@@ -167,12 +167,24 @@ PERSONA_SPLITS = {
 }
 
 
+# the systems of metrics/pess_test.json and metrics/gen_eval.json in table order: the references
+# first, then the models; a system not named here comes after them
+SYSTEM_ORDER = ("majority", "prior", "pool_prior", "retrieval", "extractive", "classifier",
+                "none", "select", "base", "full", "oracle")
+
+
+def in_system_order(systems: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The (system, value) pairs in SYSTEM_ORDER, unknown systems last in their given order."""
+    return sorted(systems.items(), key=lambda item: SYSTEM_ORDER.index(item[0]) if item[0] in SYSTEM_ORDER
+                  else len(SYSTEM_ORDER))
+
+
 def persona_tables(pess_test: dict | None) -> list[dict[str, Any]]:
     """One table per split of metrics/pess_test.json, headline first."""
     if not pess_test:
         return []
     return [{"title": title, "note": note,
-             "rows": [{"system": system, **scores} for system, scores in pess_test[split].items()]}
+             "rows": [{"system": system, **scores} for system, scores in in_system_order(pess_test[split])]}
             for split, (title, note) in PERSONA_SPLITS.items() if split in pess_test]
 
 
@@ -190,7 +202,7 @@ def support_view(gen_eval: dict | None) -> dict[str, Any] | None:
     if not gen_eval:
         return None
     rows = []
-    for system, scores in gen_eval["systems"].items():
+    for system, scores in in_system_order(gen_eval["systems"]):
         pal = scores.get("pal", {})
         rows.append({"system": system, "cells": [_cell(scores, "strategy_acc"), _cell(pal, "rouge_l"), _cell(pal, "bleu_2"),
                                                  _cell(pal, "dist_2"), _cell(scores, "ppl", 2), _cell(scores, "persona_nll_gain", 4)]})
@@ -198,7 +210,7 @@ def support_view(gen_eval: dict | None) -> dict[str, Any] | None:
     names = predictions["strategies"]
     confusions = [{"system": system, "view": confusion_view([{"actual": names[g], "predicted": names[p]}
                                                               for g, p in zip(predictions["gold"], predicted)])}
-                  for system, predicted in predictions["systems"].items()]
+                  for system, predicted in in_system_order(predictions["systems"])]
     return {"examples": gen_eval["examples"], "decoded": gen_eval["decoded"], "note": gen_eval["differences_from_pal"],
             "rows": rows, "confusions": confusions}
 
