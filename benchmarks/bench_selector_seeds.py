@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 
 from flows.lib.config import load_params, out_path, param
-from flows.lib.persona_data import read_split_assignment, split_examples
+from flows.lib.persona_data import assigned_examples, examples_of_split, read_split_assignment
 from flows.lib.persona_metrics import CachedScorer, score_personas
 from flows.lib.pess_params import corpus_settings, selector_config
 from models.persona_selector import fit_selector
@@ -29,7 +29,8 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     assignment, corpus = read_split_assignment(out_path(params, "pess_splits")), corpus_settings(params)
-    splits = {name: split_examples(corpus, name, 0, assignment) for name in ("train", "val", "test_unseen", "test_seen")}
+    examples = assigned_examples(corpus, assignment)
+    splits = {name: examples_of_split(examples, name) for name in ("train", "val", "test_unseen", "test_seen")}
     config, tau = selector_config(params), float(param(params, "pess.eval.tau", (int, float)))
     scorer = CachedScorer(config.sentence_model)
     rows = {}

@@ -14,7 +14,7 @@ from prefect import flow
 
 from flows.lib.config import load_params, out_path, write_json
 from flows.lib.orchestration import task_of
-from flows.lib.persona_data import read_split_assignment, split_examples
+from flows.lib.persona_data import assigned_examples, examples_of_split, read_split_assignment
 from flows.lib.pess_params import corpus_settings, selector_config
 from models.persona_selector import fit_selector
 from models.pess import SentenceScorer
@@ -24,7 +24,8 @@ from models.pess import SentenceScorer
 def pess_select_flow() -> dict:
     params = load_params()
     assignment = read_split_assignment(out_path(params, "pess_splits"))
-    train, val = (split_examples(corpus_settings(params), split, 0, assignment) for split in ("train", "val"))
+    examples = assigned_examples(corpus_settings(params), assignment)
+    train, val = (examples_of_split(examples, split) for split in ("train", "val"))
     config = selector_config(params)
     selector = task_of(fit_selector)(train, val, SentenceScorer(config.sentence_model), config)
     selector.save(out_path(params, "pess_dir") / "selector.pt")

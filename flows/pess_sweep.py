@@ -17,19 +17,19 @@ from prefect import flow
 from flows.lib.config import choice, load_params, out_path, param
 from flows.lib.extractor_eval import train_and_score
 from flows.lib.orchestration import task_of
-from flows.lib.persona_data import read_split_assignment, split_examples
+from flows.lib.persona_data import assigned_examples, examples_of_split, read_split_assignment
 from flows.lib.pess_params import corpus_settings, sweep_runs
 
 
 @flow(name="pess_sweep")
 def pess_sweep_flow() -> dict:
     params = load_params()
-    corpus, assignment = corpus_settings(params), read_split_assignment(out_path(params, "pess_splits"))
+    examples = assigned_examples(corpus_settings(params), read_split_assignment(out_path(params, "pess_splits")))
     split = choice(params, "pess.sweep.split", ["val", "test_seen", "test_unseen"])
     return task_of(train_and_score)(
         sweep_runs(params),
-        split_examples(corpus, "train", 0, assignment),
-        split_examples(corpus, split, param(params, "pess.eval.max_examples", int), assignment),
+        examples_of_split(examples, "train"),
+        examples_of_split(examples, split, param(params, "pess.eval.max_examples", int)),
         split,
         float(param(params, "pess.eval.tau", (int, float))),
         param(params, "pess.generate.batch_size", int),
