@@ -167,6 +167,19 @@ def test_the_unseen_character_table_heads_the_report_when_present(project_dir, t
     assert cells == [["AMN on frozen MiniLM snippets", "0.250 [0.200, 0.300]", "0.500 [0.400, 0.600]", "0.100 [0.050, 0.150]", "114"],
                      ["majority", "0.035 [0.200, 0.300]", "0.500 [0.400, 0.600]", "0.100 [0.050, 0.150]", "114"]]
     assert "partly rewards recognising the character" in tree.get_element_by_id("classification").text_content()
+    assert tree.xpath("//section[@id='screenplay-cv']") == []
+
+    screenplay_cv = {"amn": {**row, "n": 173}, "zero_shot_descriptions": {**row, "accuracy": 0.197, "n": 173},
+                     "protocol": {"folds": 5, "characters": 173}}
+    (folder / "metrics" / "screenplay_cv.json").write_text(json.dumps(screenplay_cv))
+    tree = lxml.html.fromstring(build_report(inputs_in(folder), projection="pca"))
+    sections = tree.xpath("//section/@id")
+    assert sections.index("unseen") < sections.index("screenplay-cv") < sections.index("classification")
+    section = tree.get_element_by_id("screenplay-cv")
+    assert "5-fold by movie" in section.text_content() and "173 people" in section.text_content()
+    assert [[td.text_content().strip() for td in tr.xpath("td")][:2] for tr in section.xpath("table/tr[td]")] == [
+        ["AMN on frozen MiniLM snippets", "0.250 [0.200, 0.300]"],
+        ["zero-shot: similarity to trope descriptions", "0.197 [0.200, 0.300]"]]
 
 
 @pytest.mark.slow

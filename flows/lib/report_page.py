@@ -53,6 +53,7 @@ class ReportInputs:
     unseen: str
     pess_test: str
     gen_eval: str
+    screenplay_cv: str
 
     def required(self) -> list[str]:
         return [self.evaluate, self.confusion, self.per_trope, self.purity, self.narrative, self.embeddings]
@@ -64,7 +65,7 @@ def report_inputs(params: dict[str, Any]) -> ReportInputs:
             "purity": "purity_metrics", "narrative": "narrative", "embeddings": "character_embeddings",
             "train": "train_metrics", "table2": "table2_metrics", "baselines": "baselines_metrics",
             "personas": "character_personas", "unseen": "unseen_tropes_metrics", "pess_test": "pess_test_metrics",
-            "gen_eval": "gen_eval_metrics"}
+            "gen_eval": "gen_eval_metrics", "screenplay_cv": "screenplay_cv_metrics"}
     return ReportInputs(**{field: str(out_path(params, key)) for field, key in keys.items()})
 
 
@@ -322,9 +323,12 @@ def build_report(inputs: ReportInputs, projection: str = "tsne", seed: int = 0) 
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     unseen = read_json(inputs.unseen, required=False)
+    screenplay_cv = read_json(inputs.screenplay_cv, required=False)
     return environment.get_template("report.html.j2").render(
         unseen=unseen,
         unseen_rows=unseen_rows(unseen),
+        screenplay_cv=screenplay_cv,
+        screenplay_cv_rows=unseen_rows(screenplay_cv),
         variant=narrative["variant"],
         n_diag=narrative["n_diag"],
         gamma=narrative["gamma"],
