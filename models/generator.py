@@ -107,16 +107,21 @@ def decoded_text(tokenizer: Any, ids: Sequence[int]) -> str:
     return " ".join(tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True).split())
 
 
+def text_ids(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of `text` alone, without the backbone's own start and end tokens."""
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def as_decoded_text(tokenizer: Any, text: str) -> str:
     """`text` as the model would write it (an uncased WordPiece vocabulary lower-cases and
     strips accents): references pass through this before they are compared with outputs."""
-    return decoded_text(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
+    return decoded_text(tokenizer, text_ids(tokenizer, text))
 
 
 def load_text_normaliser(path: str | os.PathLike) -> Callable[[str], str]:
     """`ResponseGenerator.as_decoded` of the generator saved at `path`, from its config's
-    tokenizer alone: no model is built."""
-    config = GeneratorConfig(**load_checkpoint(path)["config"])
+    tokenizer alone: no model is built, and the weights are mapped, not read."""
+    config = GeneratorConfig(**load_checkpoint(path, mmap=True)["config"])
     return partial(as_decoded_text, add_generator_tokens(backbone_tokenizer(config), config))
 
 
@@ -143,21 +148,18 @@ class ResponseGenerator(BackboneModule):
         self.pad_id = self.tokenizer.pad_token_id
 
     # -- text -> ids
-    def _ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
     def source_ids(self, persona: Sequence[str], context: Sequence[Turn]) -> list[int]:
         """The encoder input of one example (layout in the module docstring)."""
         persona_ids: list[int] = []
         for sentence in persona:
-            persona_ids += [self.marker_ids[PERSONA_MARK], *self._ids(sentence)]
+            persona_ids += [self.marker_ids[PERSONA_MARK], *text_ids(self.tokenizer, sentence)]
         persona_ids = persona_ids[: self.config.max_persona_len]
         context_ids: list[int] = []
         for turn in context:
             context_ids.append(self.marker_ids[SPEAKER_MARKS[turn.speaker]])
             if turn.strategy:
                 context_ids.append(self.strategy_id(turn.strategy))
-            context_ids += self._ids(turn.text)
+            context_ids += text_ids(self.tokenizer, turn.text)
         room = self.config.max_source_len - len(persona_ids) - 3  # start, <context>, end
         context_ids = context_ids[-room:] if room > 0 else []
         return [self.source_start, *persona_ids, self.marker_ids[CONTEXT_MARK], *context_ids, self.source_end]
@@ -169,7 +171,7 @@ class ResponseGenerator(BackboneModule):
 
     def target_ids(self, strategy: str, response: str) -> list[int]:
         """[Strategy] response [end], cut to max_target_len with the end kept."""
-        body = self._ids(response)[: self.config.max_target_len - 2]
+        body = text_ids(self.tokenizer, response)[: self.config.max_target_len - 2]
         return [self.strategy_id(strategy), *body, self.end_id]
 
     def sources(self, examples: Sequence[SupportCase]) -> dict[str, torch.Tensor]:

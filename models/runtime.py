@@ -113,13 +113,14 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
     """Load with weights_only=True: no pickle of arbitrary objects. A torn or foreign file
-    gives a one-line error naming it."""
+    gives a one-line error naming it. mmap=True maps the tensors instead of reading them, for
+    callers that only want the config."""
     path = Path(path)
     if not path.exists():
         raise PipelineInputError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # torch raises several types for torn zip files
         raise PipelineInputError(f"{path}: unreadable checkpoint ({type(error).__name__}: {error})") from error
