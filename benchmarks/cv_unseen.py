@@ -25,7 +25,7 @@ from flows.lib.unseen_amn import SentenceAMNSettings, train_sentence_amn, trope_
 from flows.lib.unseen_references import logreg_scores, zero_shot_scores  # noqa: E402
 from flows.lib.unseen_table import character_vectors, unit_mean  # noqa: E402
 from flows.lib.unseen_task import load_unseen_task, unseen_settings  # noqa: E402
-from flows.lib.ziems import movie_groups  # noqa: E402
+from flows.lib.ziems import shared_movie_groups  # noqa: E402
 
 FOLDS = 5
 
@@ -39,7 +39,7 @@ def main(systems: list[str]) -> None:
     tropes = cached_vectors(task.trope_texts, cache, model)
     gold = [[task.trope_ids.index(t) for t in c.tropes] for c in task.characters]
     pool = task.indices("train", "val")
-    groups = np.array(movie_groups([task.characters[i] for i in pool]))
+    groups = np.array(shared_movie_groups([task.characters[i] for i in pool]))
     fold_of = {g: k % FOLDS for k, g in enumerate(np.random.default_rng(0).permutation(np.unique(groups)))}
     folds = np.array([fold_of[g] for g in groups])
     mean_x = unit_mean(vectors)

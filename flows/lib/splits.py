@@ -66,7 +66,7 @@ def balanced_assignment(sizes: list[int], ratios: tuple[float, ...]) -> list[int
     return order
 
 
-def movie_groups(rows: list) -> dict[str, str]:
+def sequel_groups(rows: list) -> dict[str, str]:
     """movie -> its group, for rows with .movie and .character: movies that share a character
     name (sequels, a franchise: "Indiana Jones", "Han Solo") are one group, named by its first
     movie in sorted order, so that nobody is seen in one movie and tested in its sequel."""
@@ -99,11 +99,11 @@ def movie_folds(rows: list, folds: int, seed: int) -> dict[str, int]:
 
 def movie_unit_assignment(rows: list, ratios: tuple[float, ...], seed: int) -> dict[str, int]:
     """freebase_id -> index into `ratios`. The unit is the movie (with its sequels,
-    `movie_groups`): all its characters go to one part, so no movie, and no person listed under
+    `sequel_groups`): all its characters go to one part, so no movie, and no person listed under
     several tropes, is in two parts. Units are stratified by the rarest trope of their characters:
     ordered by trope, shuffled within it, then dealt out in proportion to their number of
     characters, so each trope's characters spread over the parts."""
-    group_of = movie_groups(rows)
+    group_of = sequel_groups(rows)
     trope_sizes: dict[str, set[str]] = {}
     people: dict[str, set[str]] = {}
     for row in rows:

@@ -139,7 +139,7 @@ def read_test_rows(folder: Path, n_rows: int) -> list[int]:
     return rows
 
 
-def movie_groups(characters: list[ZiemsCharacter]) -> list[int]:
+def shared_movie_groups(characters: list[ZiemsCharacter]) -> list[int]:
     """Per character, the id of its connected group: characters sharing a movie, transitively."""
     parent = list(range(len(characters)))
 
@@ -171,7 +171,7 @@ def ziems_split(characters: list[ZiemsCharacter], test_rows: list[int], val_shar
         else:
             character.role = "train"
             pool.append(character)
-    groups = movie_groups(pool)
+    groups = shared_movie_groups(pool)
     order = np.random.default_rng(seed).permutation(sorted(set(groups)))
     target, taken = round(val_share * len(pool)), 0
     for group in order:
