@@ -6,6 +6,7 @@ import torch
 
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample, build_examples, load_split
+from flows.lib.generator_eval import length_ordered_scores
 from models.generator import (CONTEXT_MARK, PERSONA_MARK, SEEKER, SUPPORTER, Decoding, GeneratorConfig, ResponseGenerator, Turn,
                               load_text_normaliser)
 from models.runtime import load_checkpoint, save_checkpoint
@@ -128,6 +129,16 @@ def test_response_perplexity_counts_response_tokens_only(generator, examples):
     assert alone[0] == pytest.approx(nll[0], rel=1e-4)
     first_step = generator.strategy_logits(generator.sources(batch)).argmax(-1).tolist()  # what decoding picks
     assert predicted == [generator.config.strategies[k] for k in first_step]
+
+
+def test_length_ordered_scores_come_back_in_input_order(generator, examples):
+    batch = examples[:7]
+    assert len({len(generator.source_ids(e.persona, e.context)) for e in batch}) > 1  # the order changes something
+    nll, tokens, strategies = length_ordered_scores(generator, batch, batch_size=3)
+    for n, example in enumerate(batch):
+        alone = generator.score([example])
+        assert (tokens[n], strategies[n]) == (alone[1][0], alone[2][0])
+        assert nll[n] == pytest.approx(alone[0][0], rel=1e-4)
 
 
 def test_checkpoint_round_trip(generator, examples, tmp_path):

@@ -111,35 +111,43 @@ def system_scores(outputs: Sequence[dict[str, Any]], n_resamples: int, seed: int
     return metrics
 
 
+def length_ordered_scores(generator: ResponseGenerator, examples: Sequence[SupportExample],
+                          batch_size: int) -> tuple[list[float], list[int], list[str]]:
+    """`generator.score` of every example, in input order, computed in batches of similar source
+    length: with the split's order, a sixth of each batch's encoder work is padding."""
+    order = sorted(range(len(examples)), key=lambda n: len(generator.source_ids(examples[n].persona, examples[n].context)))
+    nll, tokens, strategy = [0.0] * len(examples), [0] * len(examples), [""] * len(examples)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        for n, *scores in zip(chunk, *generator.score([examples[n] for n in chunk])):
+            nll[n], tokens[n], strategy[n] = scores
+    return nll, tokens, strategy
+
+
 def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportExample], decode: set[int],
                       decoding: Decoding, oracle: bool, batch_size: int) -> list[dict[str, Any]]:
     """Per example: the predicted strategy and the NLL of the gold response under the example's
     persona and under another's (one teacher-forced pass each; none for an oracle variant, whose
     model and likelihoods are its persona variant's), and for the rows in `decode` the decoded
-    response."""
-    swapped = other_personas(examples)
-    outputs: list[dict[str, Any]] = []
-    for start in range(0, len(examples), batch_size):
-        batch, other = examples[start : start + batch_size], swapped[start : start + batch_size]
-        scored: dict[str, list[Any]] = {"strategy": [None] * len(batch)}  # an oracle's strategy is given, not predicted
-        if not oracle:
-            nll, tokens, predicted = generator.score(batch)
-            other_nll = nll if other == batch else generator.score(other)[0]  # no persona: nothing swapped
-            scored = {"nll": nll, "other_nll": other_nll, "tokens": tokens, "strategy": predicted}
-        rows = [n for n in range(start, start + len(batch)) if n in decode]
-        responses = {}
-        if rows:
-            chosen = [examples[n] for n in rows]
-            _, texts = generator.respond(chosen, decoding, [e.strategy for e in chosen] if oracle else None)
-            responses = {n: t[0] for n, t in zip(rows, texts)}
-        for offset, example in enumerate(batch):
-            n = start + offset
-            outputs.append({
-                "conversation_id": example.conversation_id, "turn_index": example.turn_index,
-                "gold_strategy": example.strategy, **{key: values[offset] for key, values in scored.items()},
-                "response": responses.get(n), "gold": generator.as_decoded(example.response) if n in decode else None,
-            })
-    return outputs
+    response. The decoded rows are spread over the split, so they are decoded in batches of
+    their own: one row at a time would leave most of each decoding step's matrix work idle."""
+    scored: dict[str, list[Any]] = {"strategy": [None] * len(examples)}  # an oracle's strategy is given, not predicted
+    if not oracle:
+        nll, tokens, predicted = length_ordered_scores(generator, examples, batch_size)
+        swapped = other_personas(examples)  # equal to examples without personas: nothing to swap
+        other_nll = nll if swapped == list(examples) else length_ordered_scores(generator, swapped, batch_size)[0]
+        scored = {"nll": nll, "other_nll": other_nll, "tokens": tokens, "strategy": predicted}
+    rows, responses = sorted(decode), {}
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        chosen = [examples[n] for n in chunk]
+        _, texts = generator.respond(chosen, decoding, [e.strategy for e in chosen] if oracle else None)
+        responses.update((n, t[0]) for n, t in zip(chunk, texts))
+    return [{
+        "conversation_id": example.conversation_id, "turn_index": example.turn_index,
+        "gold_strategy": example.strategy, **{key: values[n] for key, values in scored.items()},
+        "response": responses.get(n), "gold": generator.as_decoded(example.response) if n in decode else None,
+    } for n, example in enumerate(examples)]
 
 
 def sample_examples(examples: Sequence[SupportExample], count: int, persona_every: int) -> list[SupportExample]:
