@@ -158,6 +158,12 @@ class BackboneModule(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def encoder_weights(self) -> list[nn.Parameter]:
+        """The weights that learn at lr * encoder_lr_scale (models/trainer.build_optimizer): the
+        seq2seq encoder's own, not those it shares with the decoder (like BART's embeddings)."""
+        shared = {id(w) for w in self.model.get_decoder().parameters()}
+        return [w for w in self.model.get_encoder().parameters() if id(w) not in shared]
+
     # -- checkpoints: configs as plain dicts, weights as tensors (weights_only=True loads them);
     # the backbone's own config rebuilds its architecture without a warm start
     def checkpoint(self) -> dict[str, Any]:

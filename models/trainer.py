@@ -86,12 +86,13 @@ def learning_rate(step: int, settings: TrainSettings) -> float:
 
 
 def build_optimizer(module: BackboneModule, settings: TrainSettings) -> torch.optim.Optimizer:
-    """AdamW, no weight decay on biases and norms. The encoder's own weights (not those it
-    shares with the decoder, like BART's embeddings) learn at lr * encoder_lr_scale, a group's
-    "lr_scale"; at 0 they are frozen and skip the backward pass. Why: a warm-started encoder
-    under a randomly initialised cross-attention can be pushed towards one state for every
-    input before the decoder learns to read it (benchmarks/RESULTS.md, PESS collapse)."""
-    encoder = {id(w) for w in module.model.get_encoder().parameters()} - {id(w) for w in module.model.get_decoder().parameters()}
+    """AdamW, no weight decay on biases and norms. The module's `encoder_weights` learn at
+    lr * encoder_lr_scale, a group's "lr_scale"; at 0 they are frozen and skip the backward
+    pass. Why: a warm-started encoder under a randomly initialised cross-attention can be pushed
+    towards one state for every input before the decoder learns to read it
+    (benchmarks/RESULTS.md, PESS collapse); a pretrained encoder under a new classifier head
+    learns at a fraction of the head's rate (models/strategy_planner.py)."""
+    encoder = {id(w) for w in module.encoder_weights()}
     groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
     for name, weight in module.named_parameters():
         scale = settings.encoder_lr_scale if id(weight) in encoder else 1.0

@@ -43,11 +43,12 @@ def test_params_yaml_variants_and_decoding():
 
 @pytest.mark.slow
 def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
-    """gen_personas -> gen_references -> gen_train -> gen_eval as Prefect flows, from a tiny params file."""
+    """gen_personas -> gen_references (-> strategy_planner) -> gen_train -> gen_eval as Prefect flows, from a tiny params file."""
     from flows.gen_eval import gen_eval_flow
     from flows.gen_personas import gen_personas_flow
     from flows.gen_references import gen_references_flow
     from flows.gen_train import gen_train_flow
+    from flows.strategy_planner import strategy_planner_flow
 
     save_tiny_models(tmp_path, shared_data)
     params = load_params(write_tiny_params(tmp_path, shared_data))
@@ -61,6 +62,15 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
     references = gen_references_flow()
     assert references["examples"]["val"] > 0 and references["classifier_val"]["C"] == 1.0
     assert (tmp_path / out_path(params, "gen_retriever")).exists()
+
+    planned = strategy_planner_flow()  # the named stage of sweeps/dvc.yaml, beside the references it reads
+    planner_metrics = json.loads((tmp_path / out_path(params, "strategy_planner_metrics")).read_text())
+    test_turns = json.loads((tmp_path / out_path(params, "gen_reference_outputs")).read_text())
+    assert planner_metrics["test"]["n"] == len(test_turns) == len(planner_metrics["predictions"])
+    assert [p["gold"] for p in planner_metrics["predictions"]] == [r["gold"] for r in test_turns]
+    assert planned["planner_minus_classifier"] == pytest.approx(
+        planned["planner_strategy_acc"] - planned["classifier_strategy_acc"], abs=0.02)
+    assert planner_metrics["train"]["steps"] == 2 and (tmp_path / out_path(params, "gen_planner_dir") / "model.pt").exists()
 
     models = gen_train_flow()
     assert set(models) == {"none", "pess"} and all((tmp_path / p).exists() for p in models.values())

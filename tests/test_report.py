@@ -61,6 +61,15 @@ def test_systems_tables_put_the_references_before_the_models():
     assert [row["system"] for row in view["rows"]] == order
     assert [matrix["system"] for matrix in view["confusions"]] == order
 
+    planner = {"test": {"planner_strategy_acc": 75.0, "planner_strategy_acc_ci95": [25.0, 100.0]},
+               "predictions": [{"gold": g, "planner": "[Question]"} for g in gold]}
+    joined = support_view(metrics, planner)
+    assert [row["system"] for row in joined["rows"]] == [*order, "planner"]
+    assert joined["rows"][-1]["cells"][0] == {"value": "75.0", "interval": "[25.0, 100.0]"}
+    assert joined["confusions"][-1]["view"]["correct"] == 2
+    other_turns = {**planner, "predictions": planner["predictions"][::-1]}
+    assert [row["system"] for row in support_view(metrics, other_turns)["rows"]] == order  # not the same turns: left out
+
 
 def test_word_heat_is_min_max_scaled_and_flat_weights_stay_unshaded():
     assert [w["shade"] for w in heat_words([["a", 0.1], ["b", 0.5], ["c", 0.3]])] == [0.0, 1.0, 0.5]

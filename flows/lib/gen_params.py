@@ -12,6 +12,7 @@ from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import NO_PERSONA, load_strategies
 from flows.lib.pess_params import backbone_config, esconv_dir, read_train_settings
 from models.generator import Decoding, GeneratorConfig
+from models.strategy_planner import PlannerConfig
 from models.trainer import TrainSettings, run_files
 
 
@@ -28,6 +29,17 @@ def generator_config(params: dict[str, Any]) -> GeneratorConfig:
 
 def gen_train_settings(params: dict[str, Any]) -> TrainSettings:
     return read_train_settings(params, "gen.train", ignore=("persona_sources",))
+
+
+def planner_config(params: dict[str, Any]) -> PlannerConfig:
+    """gen.planner's lengths, the strategies of ESConv's strategy.json, embed.model's encoder."""
+    return PlannerConfig(sentence_model=param(params, "embed.model", str),
+                         strategies=load_strategies(esconv_dir(params) / "strategy.json"),
+                         max_len=param(params, "gen.planner.max_len", int))
+
+
+def planner_train_settings(params: dict[str, Any]) -> TrainSettings:
+    return read_train_settings(params, "gen.planner.train")
 
 
 def persona_sources(params: dict[str, Any]) -> list[str]:

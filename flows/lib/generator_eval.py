@@ -114,8 +114,11 @@ def system_scores(outputs: Sequence[dict[str, Any]], n_resamples: int, seed: int
 def length_ordered_scores(generator: ResponseGenerator, examples: Sequence[SupportExample],
                           batch_size: int) -> tuple[list[float], list[int], list[str]]:
     """`generator.score` of every example, in input order, computed in batches of similar source
-    length: with the split's order, a sixth of each batch's encoder work is padding."""
-    order = sorted(range(len(examples)), key=lambda n: len(generator.source_ids(examples[n].persona, examples[n].context)))
+    length: with the split's order, a sixth of each batch's encoder work is padding. The length
+    is counted in characters, so that no example is tokenized twice; the scores do not depend on
+    the order."""
+    order = sorted(range(len(examples)), key=lambda n: sum(map(len, examples[n].persona))
+                   + sum(len(turn.text) for turn in examples[n].context))
     nll, tokens, strategy = [0.0] * len(examples), [0] * len(examples), [""] * len(examples)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]

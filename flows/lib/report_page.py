@@ -38,7 +38,7 @@ PURITY_METHODS = {"amn": "AMN (ours)", "tfidf": "TF-IDF", "minilm": "mean MiniLM
 
 @dataclass
 class ReportInputs:
-    """Every file the report reads; the last five are optional."""
+    """Every file the report reads; all after `embeddings` are optional."""
 
     evaluate: str
     confusion: str
@@ -54,6 +54,7 @@ class ReportInputs:
     pess_test: str
     gen_eval: str
     screenplay_cv: str
+    strategy_planner: str
 
     def required(self) -> list[str]:
         return [self.evaluate, self.confusion, self.per_trope, self.purity, self.narrative, self.embeddings]
@@ -65,7 +66,8 @@ def report_inputs(params: dict[str, Any]) -> ReportInputs:
             "purity": "purity_metrics", "narrative": "narrative", "embeddings": "character_embeddings",
             "train": "train_metrics", "table2": "table2_metrics", "baselines": "baselines_metrics",
             "personas": "character_personas", "unseen": "unseen_tropes_metrics", "pess_test": "pess_test_metrics",
-            "gen_eval": "gen_eval_metrics", "screenplay_cv": "screenplay_cv_metrics"}
+            "gen_eval": "gen_eval_metrics", "screenplay_cv": "screenplay_cv_metrics",
+            "strategy_planner": "strategy_planner_metrics"}
     return ReportInputs(**{field: str(out_path(params, key)) for field, key in keys.items()})
 
 
@@ -171,7 +173,7 @@ PERSONA_SPLITS = {
 # the systems of metrics/pess_test.json and metrics/gen_eval.json in table order: the references
 # first, then the models; a system not named here comes after them
 SYSTEM_ORDER = ("majority", "prior", "pool_prior", "retrieval", "extractive", "classifier",
-                "none", "select", "base", "full", "oracle")
+                "none", "select", "base", "full", "oracle", "planner")
 
 
 def in_system_order(systems: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -197,9 +199,10 @@ def _cell(scores: dict[str, Any], key: str, digits: int = 1) -> dict[str, str]:
     return {"value": f"{value:.{digits}f}", "interval": f"[{low_high[0]:.{digits}f}, {low_high[1]:.{digits}f}]" if low_high else ""}
 
 
-def support_view(gen_eval: dict | None) -> dict[str, Any] | None:
+def support_view(gen_eval: dict | None, planner: dict | None = None) -> dict[str, Any] | None:
     """The table of metrics/gen_eval.json's systems and one strategy confusion matrix per system
-    with per-example predictions."""
+    with per-example predictions; the fine-tuned strategy planner (metrics/strategy_planner.json,
+    a named stage) joins both when it was run on the same turns."""
     if not gen_eval:
         return None
     rows = []
@@ -212,6 +215,12 @@ def support_view(gen_eval: dict | None) -> dict[str, Any] | None:
     confusions = [{"system": system, "view": confusion_view([{"actual": names[g], "predicted": names[p]}
                                                               for g, p in zip(predictions["gold"], predicted)])}
                   for system, predicted in in_system_order(predictions["systems"])]
+    if planner and [p["gold"] for p in planner["predictions"]] == [names[g] for g in predictions["gold"]]:
+        test = planner["test"]
+        accuracy = {"strategy_acc": test["planner_strategy_acc"], "strategy_acc_ci95": test["planner_strategy_acc_ci95"]}
+        rows.append({"system": "planner", "cells": [_cell(accuracy, "strategy_acc"), *[_cell({}, "") for _ in range(5)]]})
+        confusions.append({"system": "planner", "view": confusion_view([{"actual": p["gold"], "predicted": p["planner"]}
+                                                                        for p in planner["predictions"]])})
     return {"examples": gen_eval["examples"], "decoded": gen_eval["decoded"], "note": gen_eval["differences_from_pal"],
             "rows": rows, "confusions": confusions}
 
@@ -353,7 +362,7 @@ def build_report(inputs: ReportInputs, projection: str = "tsne", seed: int = 0) 
         characters=character_views(narrative, read_personas(inputs.personas)),
         has_personas=Path(inputs.personas).exists(),
         persona_tables=persona_tables(read_json(inputs.pess_test, required=False)),
-        support=support_view(read_json(inputs.gen_eval, required=False)),
+        support=support_view(read_json(inputs.gen_eval, required=False), read_json(inputs.strategy_planner, required=False)),
     )
 
 

@@ -1,0 +1,35 @@
+"""The fine-tuned strategy planner (models/strategy_planner.py) scored beside the strategy
+references of gen_references on the same supporter turns: its accuracy with a 95% interval,
+and its paired difference from each reference with the interval of that difference (the
+figure that says whether it is ahead of a reference, not just beside it)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from flows.lib.bootstrap import bootstrap
+from flows.lib.errors import PipelineInputError
+from flows.lib.esconv_examples import SupportExample
+
+STRATEGY_REFERENCES = ("majority", "prior", "classifier", "retrieval")  # columns of gen_references' rows
+
+
+def planner_scores(examples: Sequence[SupportExample], predicted: Sequence[str], reference_rows: Sequence[dict[str, Any]],
+                   n_resamples: int, seed: int, where: str) -> dict[str, Any]:
+    """strategy_acc (%) of the planner and of each reference, and planner minus reference
+    (points), each with a paired bootstrap interval over the turns. `reference_rows` must be the
+    same turns in the same order (one row per example); anything else is a one-line error."""
+    keys = [(e.conversation_id, e.turn_index) for e in examples]
+    if [(row.get("conversation_id"), row.get("turn_index")) for row in reference_rows] != keys:
+        raise PipelineInputError(f"{where}: its turns are not the planner's test turns (rerun gen_references with the same gen.eval and gen.conversations)")
+    gold = np.array([e.strategy for e in examples])
+    hits = {"planner": np.asarray(predicted) == gold}
+    hits.update({name: np.array([row[name] for row in reference_rows]) == gold for name in STRATEGY_REFERENCES})
+
+    def figures(rows: np.ndarray) -> dict[str, float]:
+        accuracy = {name: 100 * h[rows].mean() for name, h in hits.items()}
+        return {**{f"{name}_strategy_acc": a for name, a in accuracy.items()},
+                **{f"planner_minus_{name}": accuracy["planner"] - accuracy[name] for name in STRATEGY_REFERENCES}}
+
+    return bootstrap(figures, len(gold), n_resamples, seed, digits=2)
