@@ -36,7 +36,8 @@ def test_input_holds_the_turn_number_and_past_strategies_and_keeps_the_latest_to
     latest = planner.tokenizer(example.context[-1].text, add_special_tokens=False)["input_ids"]
     assert ids[-1 - len(latest):-1] == latest[-(len(ids) - 2):]  # the latest turn's tokens end the input
     past = [t.strategy for t in example.context if t.speaker == SUPPORTER]
-    assert [t for t in tokens if t in esconv[0]] == past[-len([t for t in tokens if t in esconv[0]]):]
+    kept = [t for t in tokens if t in esconv[0]]
+    assert kept == past[len(past) - len(kept):]  # the latest strategies, in order
     long_planner_input = StrategyPlanner(PlannerConfig(strategies=esconv[0], max_len=512)).input_ids(example)
     assert planner.tokenizer.convert_ids_to_tokens(long_planner_input)[1] == TURN_MARK
     assert example.response not in planner.tokenizer.decode(long_planner_input)
