@@ -1,7 +1,7 @@
 """Stage `strategy_planner` (sweeps/dvc.yaml, run by name): fine-tune the MiniLM strategy
 planner (models/strategy_planner.py) on every supporter turn of ESConv's train file, read its
-accuracy on valid, then score it once on every turn of gen.eval.split beside the strategy
-references of gen_references (flows/lib/strategy_planning.py: paired intervals of the
+accuracy on valid (with its interval), then score it once on every turn of gen.eval.split
+beside the strategy references of gen_references (flows/lib/strategy_planning.py: paired intervals of the
 differences). Writes <paths.gen_planner_dir>/model.pt (resumed from checkpoints/last.pt when
 the same settings, data and code wrote it) and paths.strategy_planner_metrics, with the
 per-turn predictions.
@@ -16,6 +16,7 @@ from prefect import flow
 from flows.lib.config import load_params, out_path, param, write_json
 from flows.lib.esconv_examples import split_examples
 from flows.lib.gen_params import planner_config, planner_train_settings
+from flows.lib.generator_eval import strategy_scores
 from flows.lib.orchestration import task_of
 from flows.lib.pess_params import esconv_dir
 from flows.lib.strategy_planning import planner_scores
@@ -36,12 +37,12 @@ def strategy_planner_flow() -> dict:
     planner = StrategyPlanner.load(run_files(run_dir)[0], settings.device)
     val_predicted, test_predicted = planner.predict(val), planner.predict(test)
     references_path = out_path(params, "gen_reference_outputs")
-    scores = planner_scores(test, test_predicted, json.loads(references_path.read_text()),
-                            param(params, "gen.eval.bootstrap", int), param(params, "gen.references.seed", int),
+    n_resamples, seed = param(params, "gen.eval.bootstrap", int), param(params, "gen.references.seed", int)
+    scores = planner_scores(test, test_predicted, json.loads(references_path.read_text()), n_resamples, seed,
                             str(references_path))
     metrics = {
         "config": asdict(config), "settings": asdict(settings), "context_turns": context_turns, "train": summary,
-        "val": {"n": len(val), "strategy_acc": round(100 * sum(p == e.strategy for p, e in zip(val_predicted, val)) / len(val), 2)},
+        "val": {"n": len(val), **strategy_scores([e.strategy for e in val], val_predicted, n_resamples, seed)},
         "test": {"split": param(params, "gen.eval.split", str), **scores},
         "predictions": [{"conversation_id": e.conversation_id, "turn_index": e.turn_index, "gold": e.strategy, "planner": p}
                         for e, p in zip(test, test_predicted)],

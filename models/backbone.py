@@ -18,7 +18,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, Sequence
 
 import torch
 from torch import nn
@@ -146,6 +146,15 @@ def build_causal_backbone(name: str):
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
     return model, tokenizer
+
+
+def right_padded(rows: Sequence[Sequence[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ids as one [B, W] tensor right-padded with `pad` (W: the longest row), and the
+    [B, W] mask that is 1 on each row's own entries."""
+    width = max(len(r) for r in rows)
+    values = torch.tensor([[*r, *[pad] * (width - len(r))] for r in rows], device=device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+    return values, mask
 
 
 class BackboneModule(nn.Module):

@@ -30,7 +30,7 @@ from torch import nn
 
 from flows.lib.errors import PipelineInputError
 from models import trainer
-from models.backbone import BackboneConfig, BackboneModule, backbone_tokenizer, build_backbone
+from models.backbone import BackboneConfig, BackboneModule, backbone_tokenizer, build_backbone, right_padded
 from models.runtime import load_checkpoint
 
 SEEKER, SUPPORTER = "seeker", "supporter"
@@ -107,6 +107,12 @@ def decoded_text(tokenizer: Any, ids: Sequence[int]) -> str:
     return " ".join(tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True).split())
 
 
+def check_strategies(strategies: Sequence[str], model: str) -> None:
+    """A model's strategy tokens must be distinct and non-empty: each is one output class."""
+    if not strategies or len(set(strategies)) != len(strategies):
+        raise PipelineInputError(f"{model} config: strategies must be distinct and non-empty, got {list(strategies)}")
+
+
 def text_ids(tokenizer: Any, text: str) -> list[int]:
     """Token ids of `text` alone, without the backbone's own start and end tokens."""
     return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -130,8 +136,7 @@ class ResponseGenerator(BackboneModule):
 
     def __init__(self, config: GeneratorConfig, model_config: dict[str, Any] | None = None):
         super().__init__()
-        if len(set(config.strategies)) != len(config.strategies) or not config.strategies:
-            raise PipelineInputError(f"generator config: strategies must be distinct and non-empty, got {config.strategies}")
+        check_strategies(config.strategies, "generator")
         self.config = config
         self.model, tokenizer = build_backbone(config, model_config)
         self.tokenizer = add_generator_tokens(tokenizer, config)
@@ -176,17 +181,12 @@ class ResponseGenerator(BackboneModule):
 
     def sources(self, examples: Sequence[SupportCase]) -> dict[str, torch.Tensor]:
         """input_ids and attention_mask [B, S], right-padded."""
-        rows = [self.source_ids(e.persona, e.context) for e in examples]
-        width = max(len(r) for r in rows)
-        input_ids = torch.tensor([r + [self.pad_id] * (width - len(r)) for r in rows], device=self.device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
+        input_ids, mask = right_padded([self.source_ids(e.persona, e.context) for e in examples], self.pad_id, self.device)
         return {"input_ids": input_ids, "attention_mask": mask}
 
     def labels(self, examples: Sequence[SupportCase]) -> torch.Tensor:
         """[B, T] targets; padding is -100 (ignored by the NLL)."""
-        rows = [self.target_ids(e.strategy, e.response) for e in examples]
-        width = max(len(r) for r in rows)
-        return torch.tensor([r + [-100] * (width - len(r)) for r in rows], device=self.device)
+        return right_padded([self.target_ids(e.strategy, e.response) for e in examples], -100, self.device)[0]
 
     # -- training and scoring
     def loss(self, examples: Sequence[SupportCase]) -> torch.Tensor:

@@ -66,7 +66,7 @@ import torch.nn.functional as F
 
 from flows.lib.errors import PipelineInputError
 from models import trainer
-from models.backbone import BackboneConfig, BackboneModule, build_backbone
+from models.backbone import BackboneConfig, BackboneModule, build_backbone, right_padded
 from models.runtime import SENTENCE_MODEL, load_sentence_model
 
 T = TypeVar("T")
@@ -270,8 +270,7 @@ class PersonaExtractor(BackboneModule):
     def labels(self, targets: list[str]) -> torch.Tensor:
         """[B, T] target tokens closed by eos; padding is -100 (ignored by the NLL)."""
         rows = [ids + [self.eos_id] for ids in self._token_rows(targets, self.config.max_target_len - 1)]
-        width = max(len(r) for r in rows)
-        return torch.tensor([r + [-100] * (width - len(r)) for r in rows], device=self.device)
+        return right_padded(rows, -100, self.device)[0]
 
     def encoder_states(self, sources: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model.get_encoder()(**sources).last_hidden_state  # [B, S, d_enc]
@@ -410,14 +409,12 @@ class PersonaExtractor(BackboneModule):
         if not triples:
             return encoded.new_zeros(()), 0.0
         states = self.sentence_states(encoded, mask, torch.tensor(rows, device=self.device), sentences)  # [n, d]
-        width = max(len(t[2]) for t in triples)
-        negative_index = torch.tensor([t[2] + [0] * (width - len(t[2])) for t in triples], device=self.device)
-        negative_mask = torch.tensor([[True] * len(t[2]) + [False] * (width - len(t[2])) for t in triples], device=self.device)
+        negative_index, negative_mask = right_padded([t[2] for t in triples], 0, self.device)
         loss = info_nce(
             states[[t[0] for t in triples]],
             states[[t[1] for t in triples]],
             states[negative_index],
-            negative_mask,
+            negative_mask.bool(),
             self.config.temperature,
         )
         return loss, float(len(triples))

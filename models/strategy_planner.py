@@ -29,8 +29,8 @@ from torch import nn
 
 from flows.lib.errors import PipelineInputError
 from models import trainer
-from models.backbone import BackboneModule
-from models.generator import SPEAKER_MARKS, SupportCase, text_ids
+from models.backbone import BackboneModule, right_padded
+from models.generator import SPEAKER_MARKS, SupportCase, check_strategies, text_ids
 from models.runtime import SENTENCE_MODEL, quiet_model_load, sentence_model_path
 
 TURN_MARK = "<supporter-turn>"
@@ -62,8 +62,7 @@ class StrategyPlanner(BackboneModule):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        if len(set(config.strategies)) != len(config.strategies) or not config.strategies:
-            raise PipelineInputError(f"planner config: strategies must be distinct and non-empty, got {config.strategies}")
+        check_strategies(config.strategies, "planner")
         self.config = config
         path = sentence_model_path(config.sentence_model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -95,10 +94,7 @@ class StrategyPlanner(BackboneModule):
 
     def logits(self, rows: Sequence[list[int]]) -> torch.Tensor:
         """Strategy logits [B, K] of `input_ids` rows."""
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
+        input_ids, mask = right_padded(rows, self.tokenizer.pad_token_id, self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [B, S, H]
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return self.head((hidden * weights).sum(1) / weights.sum(1))

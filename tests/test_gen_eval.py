@@ -70,6 +70,8 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
     assert [p["gold"] for p in planner_metrics["predictions"]] == [r["gold"] for r in test_turns]
     assert planned["planner_minus_classifier"] == pytest.approx(
         planned["planner_strategy_acc"] - planned["classifier_strategy_acc"], abs=0.02)
+    low, high = planner_metrics["val"]["strategy_acc_ci95"]
+    assert planner_metrics["val"]["n"] > 0 and low <= planner_metrics["val"]["strategy_acc"] <= high
     assert planner_metrics["train"]["steps"] == 2 and (tmp_path / out_path(params, "gen_planner_dir") / "model.pt").exists()
 
     models = gen_train_flow()

@@ -173,7 +173,7 @@ PERSONA_SPLITS = {
 # the systems of metrics/pess_test.json and metrics/gen_eval.json in table order: the references
 # first, then the models; a system not named here comes after them
 SYSTEM_ORDER = ("majority", "prior", "pool_prior", "retrieval", "extractive", "classifier",
-                "none", "select", "base", "full", "oracle", "planner")
+                "none", "select", "base", "full", "oracle")
 
 
 def in_system_order(systems: dict[str, Any]) -> list[tuple[str, Any]]:
