@@ -19,11 +19,9 @@ from dataclasses import asdict
 from prefect import flow
 
 from flows.lib.config import load_params, out_path, param, write_json
-from flows.lib.esconv_examples import load_strategies, split_examples
-from flows.lib.gen_params import decoding_settings, generator_path, sample_decoding, variant_settings
-from flows.lib.generator_eval import decoded_rows, evaluate_variant, evaluation_table, reference_outputs, samples_markdown
+from flows.lib.gen_params import decoding_settings, eval_examples, generator_path, sample_decoding, variant_settings
+from flows.lib.generator_eval import evaluate_variant, evaluation_with_references, samples_markdown
 from flows.lib.orchestration import task_of
-from flows.lib.pess_params import esconv_dir
 from flows.lib.schemas import atomic_path
 from models.generator import load_text_normaliser
 
@@ -32,24 +30,19 @@ from models.generator import load_text_normaliser
 def gen_eval_flow(method: str | None = None) -> dict:
     params = load_params()
     decoding, samples = decoding_settings(params, method), sample_decoding(params)
-    strategies = load_strategies(esconv_dir(params) / "strategy.json")
     persona_every, seed = param(params, "gen.persona_every", int), param(params, "gen.train.seed", int)
     decode_limit, n_resamples = param(params, "gen.eval.decode_examples", int), param(params, "gen.eval.bootstrap", int)
     variants, results = variant_settings(params), {}
     for variant, spec in variants.items():
-        examples = split_examples(esconv_dir(params), out_path(params, "gen_personas"), spec["persona"],
-                                  param(params, "gen.eval.split", str), param(params, "gen.conversations.test", int),
-                                  strategies, param(params, "gen.context_turns", int), persona_every)
+        examples = eval_examples(params, spec["persona"])
+        forced = [e.strategy for e in examples] if spec["oracle_strategy"] else None
         results[variant] = task_of(evaluate_variant)(
-            generator_path(params, spec["persona"]), examples, spec["oracle_strategy"], decoding, decode_limit, samples,
+            generator_path(params, spec["persona"]), examples, forced, decoding, decode_limit, samples,
             param(params, "gen.eval.sample_contexts", int), persona_every, param(params, "gen.eval.batch_size", int), seed,
             n_resamples, out_path(params, "gen_dir") / "eval" / f"{variant}.json")
     rows = json.loads(out_path(params, "gen_reference_outputs").read_text())
     normalise = load_text_normaliser(generator_path(params, next(iter(variants.values()))["persona"]))
-    decoded = set(decoded_rows(len(rows), decode_limit))
-    references = reference_outputs(rows, decoded, normalise)
-    keys = [(r["conversation_id"], r["turn_index"]) for r in rows]
-    metrics = {**task_of(evaluation_table)(results, references, keys, len(decoded), n_resamples, seed),
+    metrics = {**task_of(evaluation_with_references)(results, rows, normalise, decode_limit, n_resamples, seed),
                "decoding": asdict(decoding), "variants": variants}
     write_json(metrics, out_path(params, "gen_eval_metrics"))
     with atomic_path(out_path(params, "gen_samples")) as tmp:

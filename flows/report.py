@@ -5,7 +5,7 @@ scores beside the paper's, purity, the character map and per-character attention
 Reads paths evaluate_metrics, confusion, per_trope, purity_metrics, narrative and
 character_embeddings, and when present train_metrics, table2_metrics, baselines_metrics,
 character_personas, unseen_tropes_metrics, screenplay_cv_metrics, pess_test_metrics,
-gen_eval_metrics and strategy_planner_metrics; writes paths.report. Params: `report`."""
+gen_eval_metrics, strategy_planner_metrics and gen_planned_metrics; writes paths.report. Params: `report`."""
 from __future__ import annotations
 
 import argparse

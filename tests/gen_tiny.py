@@ -77,6 +77,7 @@ def write_tiny_params(root: Path, shared_data: Path) -> Path:
             "eval": {"split": "test", "decode_examples": 4, "bootstrap": 50, "batch_size": 4, "sample_contexts": 2,
                      "samples_per_variant": 2},
             "references": {"windows": [2], "classifier_window": 2, "c_grid": [1.0], "seed": 0},
+            "planned": {"persona": "pess"},
             "planner": {"context_turns": 4, "max_len": 48,
                         "train": {"steps": 2, "batch_size": 2, "lr": 1.0e-3, "encoder_lr_scale": 0.05, "warmup_steps": 1,
                                   "weight_decay": 0.0, "grad_clip": 1.0, "seed": 0, "checkpoint_every": 1, "log_every": 1,

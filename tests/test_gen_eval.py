@@ -7,7 +7,7 @@ import pytest
 from flows.lib.config import load_params, out_path
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
-from flows.lib.generator_eval import decoded_rows, likelihood_scores, other_personas, sample_examples, strategy_scores
+from flows.lib.generator_eval import decoded_rows, likelihood_scores, other_personas, sample_rows, strategy_scores
 from flows.lib.gen_params import decoding_settings, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
 from models.generator import Turn
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on one thread 
 
 def test_samples_come_from_turns_late_enough_for_a_persona():
     examples = [SupportExample("c", n, n, 0, (), (Turn("seeker", "x"),), "[Question]", "y") for n in range(1, 13)]
-    chosen = sample_examples(examples, 3, persona_every=3)
+    chosen = [examples[n] for n in sample_rows(examples, 3, persona_every=3)]
     assert len(chosen) == 3 and all(e.seeker_turns >= 3 for e in chosen)
     assert len({e.turn_index for e in chosen}) == 3
 
@@ -111,6 +111,23 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
     samples = (tmp_path / out_path(params, "gen_samples")).read_text()
     assert samples.count("## Context") == 2 and samples.count("### oracle") == 2
     assert samples.count("1. **[") == 6 and samples.count("2. **[") == 6  # 2 samples x 3 variants x 2 contexts
+
+    from flows.gen_planned import gen_planned_flow  # the named stage after strategy_planner
+
+    planned_scores = gen_planned_flow()
+    planned = json.loads((tmp_path / out_path(params, "gen_planned_metrics")).read_text())
+    plan = [p["planner"] for p in planner_metrics["predictions"]]
+    strategies = planned["predictions"]["strategies"]
+    assert [strategies[k] for k in planned["predictions"]["systems"]["planned"]] == plan  # the system's strategy is the plan
+    assert planned_scores["strategy_acc"] == planner_metrics["test"]["planner_strategy_acc"]
+    assert planned["systems"]["classifier"] == systems["classifier"] and planned["decoded"] == table["decoded"]
+    kept = json.loads((tmp_path / out_path(params, "gen_planned_outputs")).read_text())
+    decoded = [o for o in kept["outputs"] if o["response"] is not None]
+    assert len(decoded) == table["decoded"] and all(isinstance(o["response"], str) for o in decoded)
+    turns = [(p["conversation_id"], p["turn_index"]) for p in planner_metrics["predictions"]]
+    assert kept["samples"] and all(  # the sampled responses follow the plan too
+        sample["strategy"] == plan[turns.index((sample["example"]["conversation_id"], sample["example"]["turn_index"]))]
+        for sample in kept["samples"])
 
 
 def test_decoded_rows_spread_over_the_whole_split():

@@ -69,6 +69,12 @@ def test_systems_tables_put_the_references_before_the_models():
     assert joined["confusions"][-1]["view"]["correct"] == 2
     other_turns = {**planner, "predictions": planner["predictions"][::-1]}
     assert [row["system"] for row in support_view(metrics, other_turns)["rows"]] == order  # not the same turns: left out
+    planned = {**json.loads(json.dumps(evaluation_table({"planned": variants["select"]}, guesses, keys, 0, 50, 0), sort_keys=True)),
+               "generator": "select"}
+    assert support_view(metrics, planner, planned)["rows"][-1] == {
+        "system": "select + planner", "cells": joined["rows"][order.index("select")]["cells"]}  # same outputs, same cells
+    planned["predictions"]["gold"] = planned["predictions"]["gold"][::-1]
+    assert len(support_view(metrics, planner, planned)["rows"]) == len(order) + 1  # not the same turns: left out
 
 
 def test_word_heat_is_min_max_scaled_and_flat_weights_stay_unshaded():

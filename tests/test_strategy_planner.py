@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from flows.lib.errors import PipelineInputError
-from flows.lib.esconv_examples import build_examples, load_split, load_strategies
-from flows.lib.strategy_planning import STRATEGY_REFERENCES, planner_scores
-from models.generator import SUPPORTER
+from flows.lib.esconv_examples import SupportExample, build_examples, load_split, load_strategies
+from flows.lib.strategy_planning import STRATEGY_REFERENCES, planned_strategies, planner_scores, with_planned_strategies
+from models.generator import SUPPORTER, Turn
 from models.runtime import load_checkpoint
 from models.strategy_planner import TURN_MARK, PlannerConfig, StrategyPlanner, supporter_turn_number, train_planner
 from models.trainer import TrainSettings, build_optimizer
@@ -100,3 +100,16 @@ def test_reference_rows_of_other_turns_are_a_one_line_error(esconv):
     columns = {name: [e.strategy for e in examples] for name in STRATEGY_REFERENCES}
     with pytest.raises(PipelineInputError, match="refs.json: its turns are not the planner's test turns"):
         planner_scores(examples, [e.strategy for e in examples], rows(examples, **columns)[::-1], 10, 0, "refs.json")
+
+
+def test_the_plan_must_cover_the_evaluated_turns_in_order():
+    examples = [SupportExample("c", n, n, 1, (), (Turn("seeker", "x"),), "[Question]", "y") for n in (1, 3)]
+    metrics = {"predictions": [{"conversation_id": "c", "turn_index": n, "gold": "[Question]", "planner": s}
+                               for n, s in ((1, "[Others]"), (3, "[Question]"))]}
+    assert planned_strategies(examples, metrics, "m.json") == ["[Others]", "[Question]"]
+    with pytest.raises(PipelineInputError, match=r"^m\.json: its turns are not the evaluated turns"):
+        planned_strategies(examples[::-1], metrics, "m.json")
+    with pytest.raises(PipelineInputError, match=r"^m\.json: no 'predictions' list"):
+        planned_strategies(examples, {"test": {}}, "m.json")
+    result = {"outputs": [{"strategy": None, "response": "ok"}, {"strategy": None, "response": None}], "samples": []}
+    assert [o["strategy"] for o in with_planned_strategies(result, ["[Others]", "[Question]"])["outputs"]] == ["[Others]", "[Question]"]

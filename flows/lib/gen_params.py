@@ -1,4 +1,5 @@
-"""params.yaml -> the settings of the PESS-GEN stages (gen_personas, gen_train, gen_eval),
+"""params.yaml -> the settings of the PESS-GEN stages (gen_personas, gen_train, gen_eval, and
+the named stages strategy_planner and gen_planned),
 `personas chat` and bench_gen: section `gen`, with the backbone of `pess.model` and the paths
 of `paths:`. Every range check names the param."""
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 from flows.lib.config import choice, out_path, param
 from flows.lib.errors import PipelineInputError
-from flows.lib.esconv_examples import NO_PERSONA, load_strategies
+from flows.lib.esconv_examples import NO_PERSONA, SupportExample, load_strategies, split_examples
 from flows.lib.pess_params import backbone_config, esconv_dir, read_train_settings
 from models.generator import Decoding, GeneratorConfig
 from models.strategy_planner import PlannerConfig
@@ -95,6 +96,23 @@ def variant_settings(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise PipelineInputError(f"params.yaml: gen.variants.{name}.persona must be one of gen.train.persona_sources ({', '.join(trained)})")
         settings[name] = {"persona": spec["persona"], "oracle_strategy": bool(spec.get("oracle_strategy", False))}
     return settings
+
+
+def eval_examples(params: dict[str, Any], source: str) -> list[SupportExample]:
+    """Every supporter turn of gen.eval.split (gen.conversations.test limits them) with the
+    personas of `source`, as gen_eval and gen_planned score them."""
+    return split_examples(esconv_dir(params), out_path(params, "gen_personas"), source, param(params, "gen.eval.split", str),
+                          param(params, "gen.conversations.test", int), load_strategies(esconv_dir(params) / "strategy.json"),
+                          param(params, "gen.context_turns", int), param(params, "gen.persona_every", int))
+
+
+def planned_source(params: dict[str, Any]) -> str:
+    """gen.planned.persona: the persona source whose generator decodes with the planner's strategies."""
+    source = param(params, "gen.planned.persona", str)
+    trained = param(params, "gen.train.persona_sources", list)
+    if source not in trained:
+        raise PipelineInputError(f"params.yaml: gen.planned.persona must be one of gen.train.persona_sources ({', '.join(trained)})")
+    return source
 
 
 def sample_decoding(params: dict[str, Any]) -> Decoding:

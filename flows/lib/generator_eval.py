@@ -128,14 +128,16 @@ def length_ordered_scores(generator: ResponseGenerator, examples: Sequence[Suppo
 
 
 def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportExample], decode: set[int],
-                      decoding: Decoding, oracle: bool, batch_size: int) -> list[dict[str, Any]]:
+                      decoding: Decoding, forced: Sequence[str] | None, batch_size: int) -> list[dict[str, Any]]:
     """Per example: the predicted strategy and the NLL of the gold response under the example's
-    persona and under another's (one teacher-forced pass each; none for an oracle variant, whose
-    model and likelihoods are its persona variant's), and for the rows in `decode` the decoded
-    response. The decoded rows are spread over the split, so they are decoded in batches of
-    their own: one row at a time would leave most of each decoding step's matrix work idle."""
-    scored: dict[str, list[Any]] = {"strategy": [None] * len(examples)}  # an oracle's strategy is given, not predicted
-    if not oracle:
+    persona and under another's (one teacher-forced pass each), and for the rows in `decode` the
+    decoded response. With `forced` strategies (one per example: the gold one for an oracle, a
+    planner's) the responses take them, and there is neither a prediction nor a likelihood pass
+    (the model and likelihoods are its persona variant's). The decoded rows are spread over the
+    split, so they are decoded in batches of their own: one row at a time would leave most of
+    each decoding step's matrix work idle."""
+    scored: dict[str, list[Any]] = {"strategy": [None] * len(examples)}  # a forced strategy is given, not predicted
+    if forced is None:
         nll, tokens, predicted = length_ordered_scores(generator, examples, batch_size)
         swapped = other_personas(examples)  # equal to examples without personas: nothing to swap
         other_nll = nll if swapped == list(examples) else length_ordered_scores(generator, swapped, batch_size)[0]
@@ -144,7 +146,7 @@ def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportEx
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
         chosen = [examples[n] for n in chunk]
-        _, texts = generator.respond(chosen, decoding, [e.strategy for e in chosen] if oracle else None)
+        _, texts = generator.respond(chosen, decoding, None if forced is None else [forced[n] for n in chunk])
         responses.update((n, t[0]) for n, t in zip(chunk, texts))
     return [{
         "conversation_id": example.conversation_id, "turn_index": example.turn_index,
@@ -153,11 +155,11 @@ def generator_outputs(generator: ResponseGenerator, examples: Sequence[SupportEx
     } for n, example in enumerate(examples)]
 
 
-def sample_examples(examples: Sequence[SupportExample], count: int, persona_every: int) -> list[SupportExample]:
-    """`count` examples spread evenly over those late enough to have a persona."""
-    eligible = [e for e in examples if e.seeker_turns >= persona_every] or list(examples)
+def sample_rows(examples: Sequence[SupportExample], count: int, persona_every: int) -> list[int]:
+    """The rows of `count` examples spread evenly over those late enough to have a persona."""
+    eligible = [n for n, e in enumerate(examples) if e.seeker_turns >= persona_every] or list(range(len(examples)))
     step = max(1, len(eligible) // max(1, count))
-    return list(eligible[::step][:count])
+    return eligible[::step][:count]
 
 
 def kept_result(kept_path: str | Path, key_parts: list[Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def kept_result(kept_path: str | Path, key_parts: list[Any], compute: Callable[[
 def evaluate_variant(
     model_path: str | Path,
     examples: Sequence[SupportExample],
-    oracle: bool,
+    forced: Sequence[str] | None,
     decoding: Decoding,
     decode_limit: int,
     sample_decoding: Decoding,
@@ -188,23 +190,25 @@ def evaluate_variant(
     n_resamples: int,
     kept_path: str | Path,
 ) -> dict[str, Any]:
-    """{key, model, metrics, samples, outputs} of one variant on `examples`: outputs per example
+    """{key, model, metrics, samples, outputs} of one variant on `examples`, decoding with its own
+    strategy or the `forced` one of each example (`generator_outputs`): outputs per example
     (enough for a strategy confusion matrix), metrics with intervals, and `sample_decoding`
     responses for `sample_contexts` examples (reports/gen_samples.md)."""
 
     def compute() -> dict[str, Any]:
         generator = ResponseGenerator.load(model_path)
         seed_everything(seed)
-        outputs = generator_outputs(generator, examples, set(decoded_rows(len(examples), decode_limit)), decoding, oracle,
+        outputs = generator_outputs(generator, examples, set(decoded_rows(len(examples), decode_limit)), decoding, forced,
                                     batch_size)
-        chosen = sample_examples(examples, sample_contexts, persona_every)
-        strategies, responses = generator.respond(chosen, sample_decoding, [e.strategy for e in chosen] if oracle else None)
+        rows = sample_rows(examples, sample_contexts, persona_every)
+        chosen = [examples[n] for n in rows]
+        strategies, responses = generator.respond(chosen, sample_decoding, None if forced is None else [forced[n] for n in rows])
         samples = [{"example": asdict(e), "strategy": s, "responses": r, "gold": generator.as_decoded(e.response)}
                    for e, s, r in zip(chosen, strategies, responses)]
         return {"model": str(model_path), "metrics": system_scores(outputs, n_resamples, seed), "samples": samples,
                 "outputs": outputs}
 
-    return kept_result(kept_path, [file_sha256(model_path), [asdict(e) for e in examples], oracle, asdict(decoding),
+    return kept_result(kept_path, [file_sha256(model_path), [asdict(e) for e in examples], forced, asdict(decoding),
                                    decode_limit, asdict(sample_decoding), sample_contexts, persona_every, seed, n_resamples],
                        compute)
 
@@ -290,3 +294,14 @@ def evaluation_table(variants: dict[str, dict[str, Any]], references: dict[str, 
                         if rows[0]["strategy"] is not None},
         },
     }
+
+
+def evaluation_with_references(variants: dict[str, dict[str, Any]], reference_rows: Sequence[dict[str, Any]],
+                               normalise: Callable[[str], str], decode_limit: int, n_resamples: int, seed: int
+                               ) -> dict[str, Any]:
+    """`evaluation_table` of the variants beside the references of gen_references' rows (which
+    fix the turns and their order), on the rows that `decoded_rows` picks."""
+    decoded = set(decoded_rows(len(reference_rows), decode_limit))
+    keys = [(r["conversation_id"], r["turn_index"]) for r in reference_rows]
+    return evaluation_table(variants, reference_outputs(reference_rows, decoded, normalise), keys, len(decoded),
+                            n_resamples, seed)

@@ -55,6 +55,7 @@ class ReportInputs:
     gen_eval: str
     screenplay_cv: str
     strategy_planner: str
+    gen_planned: str
 
     def required(self) -> list[str]:
         return [self.evaluate, self.confusion, self.per_trope, self.purity, self.narrative, self.embeddings]
@@ -67,7 +68,7 @@ def report_inputs(params: dict[str, Any]) -> ReportInputs:
             "train": "train_metrics", "table2": "table2_metrics", "baselines": "baselines_metrics",
             "personas": "character_personas", "unseen": "unseen_tropes_metrics", "pess_test": "pess_test_metrics",
             "gen_eval": "gen_eval_metrics", "screenplay_cv": "screenplay_cv_metrics",
-            "strategy_planner": "strategy_planner_metrics"}
+            "strategy_planner": "strategy_planner_metrics", "gen_planned": "gen_planned_metrics"}
     return ReportInputs(**{field: str(out_path(params, key)) for field, key in keys.items()})
 
 
@@ -199,28 +200,38 @@ def _cell(scores: dict[str, Any], key: str, digits: int = 1) -> dict[str, str]:
     return {"value": f"{value:.{digits}f}", "interval": f"[{low_high[0]:.{digits}f}, {low_high[1]:.{digits}f}]" if low_high else ""}
 
 
-def support_view(gen_eval: dict | None, planner: dict | None = None) -> dict[str, Any] | None:
+def _support_row(system: str, scores: dict[str, Any]) -> dict[str, Any]:
+    pal = scores.get("pal", {})
+    return {"system": system, "cells": [_cell(scores, "strategy_acc"), _cell(pal, "rouge_l"), _cell(pal, "bleu_2"),
+                                        _cell(pal, "dist_2"), _cell(scores, "ppl", 2), _cell(scores, "persona_nll_gain", 4)]}
+
+
+def _gold_names(table: dict[str, Any]) -> list[str]:
+    predictions = table["predictions"]
+    return [predictions["strategies"][g] for g in predictions["gold"]]
+
+
+def support_view(gen_eval: dict | None, planner: dict | None = None, planned: dict | None = None) -> dict[str, Any] | None:
     """The table of metrics/gen_eval.json's systems and one strategy confusion matrix per system
-    with per-example predictions; the fine-tuned strategy planner (metrics/strategy_planner.json,
-    a named stage) joins both when it was run on the same turns."""
+    with per-example predictions. The named stages join when they were run on the same turns:
+    the fine-tuned strategy planner (metrics/strategy_planner.json) with a row and a matrix, and
+    a generator decoding with its strategies (metrics/gen_planned.json) with a row."""
     if not gen_eval:
         return None
-    rows = []
-    for system, scores in in_system_order(gen_eval["systems"]):
-        pal = scores.get("pal", {})
-        rows.append({"system": system, "cells": [_cell(scores, "strategy_acc"), _cell(pal, "rouge_l"), _cell(pal, "bleu_2"),
-                                                 _cell(pal, "dist_2"), _cell(scores, "ppl", 2), _cell(scores, "persona_nll_gain", 4)]})
+    rows = [_support_row(system, scores) for system, scores in in_system_order(gen_eval["systems"])]
     predictions = gen_eval["predictions"]
     names = predictions["strategies"]
     confusions = [{"system": system, "view": confusion_view([{"actual": names[g], "predicted": names[p]}
                                                               for g, p in zip(predictions["gold"], predicted)])}
                   for system, predicted in in_system_order(predictions["systems"])]
-    if planner and [p["gold"] for p in planner["predictions"]] == [names[g] for g in predictions["gold"]]:
+    if planner and [p["gold"] for p in planner["predictions"]] == _gold_names(gen_eval):
         test = planner["test"]
         accuracy = {"strategy_acc": test["planner_strategy_acc"], "strategy_acc_ci95": test["planner_strategy_acc_ci95"]}
         rows.append({"system": "planner", "cells": [_cell(accuracy, "strategy_acc"), *[_cell({}, "") for _ in range(5)]]})
         confusions.append({"system": "planner", "view": confusion_view([{"actual": p["gold"], "predicted": p["planner"]}
                                                                         for p in planner["predictions"]])})
+    if planned and _gold_names(planned) == _gold_names(gen_eval):
+        rows.append(_support_row(f"{planned['generator']} + planner", planned["systems"]["planned"]))
     return {"examples": gen_eval["examples"], "decoded": gen_eval["decoded"], "note": gen_eval["differences_from_pal"],
             "rows": rows, "confusions": confusions}
 
@@ -362,7 +373,8 @@ def build_report(inputs: ReportInputs, projection: str = "tsne", seed: int = 0) 
         characters=character_views(narrative, read_personas(inputs.personas)),
         has_personas=Path(inputs.personas).exists(),
         persona_tables=persona_tables(read_json(inputs.pess_test, required=False)),
-        support=support_view(read_json(inputs.gen_eval, required=False), read_json(inputs.strategy_planner, required=False)),
+        support=support_view(read_json(inputs.gen_eval, required=False), read_json(inputs.strategy_planner, required=False),
+                             read_json(inputs.gen_planned, required=False)),
     )
 
 

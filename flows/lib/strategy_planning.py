@@ -1,7 +1,8 @@
 """The fine-tuned strategy planner (models/strategy_planner.py) scored beside the strategy
 references of gen_references on the same supporter turns: its accuracy with a 95% interval,
 and its paired difference from each reference with the interval of that difference (the
-figure that says whether it is ahead of a reference, not just beside it)."""
+figure that says whether it is ahead of a reference, not just beside it). And its plan as the
+strategies a generator decodes with (stage gen_planned)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -33,3 +34,22 @@ def planner_scores(examples: Sequence[SupportExample], predicted: Sequence[str],
                 **{f"planner_minus_{name}": accuracy["planner"] - accuracy[name] for name in STRATEGY_REFERENCES}}
 
     return bootstrap(figures, len(gold), n_resamples, seed, digits=2)
+
+
+def planned_strategies(examples: Sequence[SupportExample], planner_metrics: dict[str, Any], where: str) -> list[str]:
+    """The planner's strategy for each example, from the per-turn predictions of the
+    strategy_planner stage's metrics; they must be the same turns in the same order, anything
+    else is a one-line error."""
+    predictions = planner_metrics.get("predictions") if isinstance(planner_metrics, dict) else None
+    if not isinstance(predictions, list):
+        raise PipelineInputError(f"{where}: no 'predictions' list (rerun strategy_planner)")
+    keys = [(e.conversation_id, e.turn_index) for e in examples]
+    if [(p.get("conversation_id"), p.get("turn_index")) for p in predictions] != keys:
+        raise PipelineInputError(f"{where}: its turns are not the evaluated turns (rerun strategy_planner with the same gen.eval and gen.conversations)")
+    return [p["planner"] for p in predictions]
+
+
+def with_planned_strategies(result: dict[str, Any], plan: Sequence[str]) -> dict[str, Any]:
+    """An evaluate_variant result that decoded with the `plan`'s strategies, as a system of its
+    own: its strategy on each turn is the plan's."""
+    return {**result, "outputs": [{**output, "strategy": strategy} for output, strategy in zip(result["outputs"], plan, strict=True)]}
