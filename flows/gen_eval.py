@@ -13,12 +13,11 @@ gen.eval.samples_per_variant samples per variant. A variant's outputs are kept i
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 from prefect import flow
 
-from flows.lib.config import load_params, out_path, param, write_json
+from flows.lib.config import load_params, out_path, param, read_json, write_json
 from flows.lib.gen_params import decoding_settings, eval_examples, generator_path, sample_decoding, variant_settings
 from flows.lib.generator_eval import evaluate_variant, evaluation_with_references, samples_markdown
 from flows.lib.orchestration import task_of
@@ -40,7 +39,7 @@ def gen_eval_flow(method: str | None = None) -> dict:
             generator_path(params, spec["persona"]), examples, forced, decoding, decode_limit, samples,
             param(params, "gen.eval.sample_contexts", int), persona_every, param(params, "gen.eval.batch_size", int), seed,
             n_resamples, out_path(params, "gen_dir") / "eval" / f"{variant}.json")
-    rows = json.loads(out_path(params, "gen_reference_outputs").read_text())
+    rows = read_json(out_path(params, "gen_reference_outputs"))
     normalise = load_text_normaliser(generator_path(params, next(iter(variants.values()))["persona"]))
     metrics = {**task_of(evaluation_with_references)(results, rows, normalise, decode_limit, n_resamples, seed),
                "decoding": asdict(decoding), "variants": variants}

@@ -9,12 +9,11 @@ plan and settings reads back.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 from prefect import flow
 
-from flows.lib.config import load_params, out_path, param, write_json
+from flows.lib.config import load_params, out_path, param, read_json, write_json
 from flows.lib.gen_params import decoding_settings, eval_examples, generator_path, planned_source, sample_decoding
 from flows.lib.generator_eval import evaluate_variant, evaluation_with_references
 from flows.lib.orchestration import task_of
@@ -28,14 +27,14 @@ def gen_planned_flow() -> dict:
     source = planned_source(params)
     examples, model_path = eval_examples(params, source), generator_path(params, source)
     planner_path = out_path(params, "strategy_planner_metrics")
-    plan = planned_strategies(examples, json.loads(planner_path.read_text()), str(planner_path))
+    plan = planned_strategies(examples, read_json(planner_path), str(planner_path))
     decode_limit, n_resamples = param(params, "gen.eval.decode_examples", int), param(params, "gen.eval.bootstrap", int)
     seed, decoding = param(params, "gen.train.seed", int), decoding_settings(params)
     result = task_of(evaluate_variant)(
         model_path, examples, plan, decoding, decode_limit, sample_decoding(params), param(params, "gen.eval.sample_contexts", int),
         param(params, "gen.persona_every", int), param(params, "gen.eval.batch_size", int), seed, n_resamples,
         out_path(params, "gen_planned_outputs"))
-    rows = json.loads(out_path(params, "gen_reference_outputs").read_text())
+    rows = read_json(out_path(params, "gen_reference_outputs"))
     table = task_of(evaluation_with_references)({"planned": with_planned_strategies(result, plan)}, rows,
                                                 load_text_normaliser(model_path), decode_limit, n_resamples, seed)
     write_json({**table, "decoding": asdict(decoding), "generator": source, "samples": result["samples"]},

@@ -1,19 +1,18 @@
 """Stage `strategy_planner` (sweeps/dvc.yaml, run by name): fine-tune the MiniLM strategy
 planner (models/strategy_planner.py) on every supporter turn of ESConv's train file, read its
 accuracy on valid (with its interval), then score it once on every turn of gen.eval.split
-beside the strategy references of gen_references (flows/lib/strategy_planning.py: paired intervals of the
-differences). Writes <paths.gen_planner_dir>/model.pt (resumed from checkpoints/last.pt when
+beside the strategy references of gen_references (flows/lib/strategy_planning.py: paired
+intervals of the differences). Writes <paths.gen_planner_dir>/model.pt (resumed from checkpoints/last.pt when
 the same settings, data and code wrote it) and paths.strategy_planner_metrics, with the
 per-turn predictions.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 from prefect import flow
 
-from flows.lib.config import load_params, out_path, param, write_json
+from flows.lib.config import load_params, out_path, param, read_json, write_json
 from flows.lib.esconv_examples import split_examples
 from flows.lib.gen_params import planner_config, planner_train_settings
 from flows.lib.generator_eval import strategy_scores
@@ -38,7 +37,7 @@ def strategy_planner_flow() -> dict:
     val_predicted, test_predicted = planner.predict(val), planner.predict(test)
     references_path = out_path(params, "gen_reference_outputs")
     n_resamples, seed = param(params, "gen.eval.bootstrap", int), param(params, "gen.references.seed", int)
-    scores = planner_scores(test, test_predicted, json.loads(references_path.read_text()), n_resamples, seed,
+    scores = planner_scores(test, test_predicted, read_json(references_path), n_resamples, seed,
                             str(references_path))
     metrics = {
         "config": asdict(config), "settings": asdict(settings), "context_turns": context_turns, "train": summary,

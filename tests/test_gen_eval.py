@@ -8,7 +8,7 @@ from flows.lib.config import load_params, out_path
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
 from flows.lib.generator_eval import decoded_rows, likelihood_scores, other_personas, sample_rows, strategy_scores
-from flows.lib.gen_params import decoding_settings, variant_settings
+from flows.lib.gen_params import decoding_settings, planned_source, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
 from models.generator import Turn
 
@@ -37,8 +37,12 @@ def test_params_yaml_variants_and_decoding():
     assert variants["none"]["persona"] == "none"
     assert decoding_settings(params, "beam").method == "beam" and decoding_settings(params).top_k == 10  # PAL's sampling
     params["gen"]["variants"]["bad"] = {"persona": "gold"}
-    with pytest.raises(PipelineInputError, match="gen.variants.bad.persona"):
+    with pytest.raises(PipelineInputError, match="gen.variants.bad.persona must be one of gen.train.persona_sources"):
         variant_settings(params)
+    assert planned_source(params) == "select"
+    params["gen"]["planned"]["persona"] = "gold"
+    with pytest.raises(PipelineInputError, match="gen.planned.persona must be one of gen.train.persona_sources"):
+        planned_source(params)
 
 
 @pytest.mark.slow
@@ -114,6 +118,11 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
 
     from flows.gen_planned import gen_planned_flow  # the named stage after strategy_planner
 
+    planner_file = tmp_path / out_path(params, "strategy_planner_metrics")
+    planner_file.rename(planner_file.with_suffix(".moved"))
+    with pytest.raises(PipelineInputError, match=r"strategy_planner\.json: file not found; run the stage that writes it"):
+        gen_planned_flow()
+    planner_file.with_suffix(".moved").rename(planner_file)
     planned_scores = gen_planned_flow()
     planned = json.loads((tmp_path / out_path(params, "gen_planned_metrics")).read_text())
     plan = [p["planner"] for p in planner_metrics["predictions"]]

@@ -203,6 +203,9 @@ def test_a_missing_stage_output_is_a_one_line_error(project_dir, tmp_path):
     inputs.narrative = str(tmp_path / "narrative.json")
     with pytest.raises(PipelineInputError, match=r"narrative\.json: file not found; run the stage that writes it"):
         build_report(inputs)
+    (tmp_path / "narrative.json").write_text('{"characters": [')
+    with pytest.raises(PipelineInputError, match=r"narrative\.json: not valid JSON"):
+        build_report(inputs)
 
 
 @pytest.mark.slow

@@ -65,6 +65,20 @@ def write_json(payload: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def read_json(path: str | os.PathLike, required: bool = True) -> Any:
+    """The JSON file another stage wrote; a one-line error naming it when it is missing or broken
+    (None for a missing file that is not required)."""
+    path = Path(path)
+    if not path.exists():
+        if required:
+            raise PipelineInputError(f"{path}: file not found; run the stage that writes it first")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise PipelineInputError(f"{path}: not valid JSON ({error})") from error
+
+
 def json_sha256(payload: Any) -> str:
     """A content key of a JSON-able value (keys sorted): the identity of a run, a cache entry."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -89,13 +89,20 @@ def decoding_settings(params: dict[str, Any], method: str | None = None) -> Deco
 def variant_settings(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """variant -> {persona, oracle_strategy}, with the persona source checked against gen_train's."""
     variants = param(params, "gen.variants", dict)
-    trained = param(params, "gen.train.persona_sources", list)
     settings = {}
     for name, spec in variants.items():
-        if not isinstance(spec, dict) or spec.get("persona") not in trained:
-            raise PipelineInputError(f"params.yaml: gen.variants.{name}.persona must be one of gen.train.persona_sources ({', '.join(trained)})")
-        settings[name] = {"persona": spec["persona"], "oracle_strategy": bool(spec.get("oracle_strategy", False))}
+        persona = trained_source(params, f"gen.variants.{name}.persona", spec.get("persona") if isinstance(spec, dict) else None)
+        settings[name] = {"persona": persona, "oracle_strategy": bool(spec.get("oracle_strategy", False))}
     return settings
+
+
+def trained_source(params: dict[str, Any], key: str, source: Any) -> str:
+    """`source`, the value of param `key`, checked to be one of gen.train.persona_sources: a
+    persona source that gen_train wrote a generator for."""
+    trained = param(params, "gen.train.persona_sources", list)
+    if source not in trained:
+        raise PipelineInputError(f"params.yaml: {key} must be one of gen.train.persona_sources ({', '.join(trained)})")
+    return source
 
 
 def eval_examples(params: dict[str, Any], source: str) -> list[SupportExample]:
@@ -108,11 +115,7 @@ def eval_examples(params: dict[str, Any], source: str) -> list[SupportExample]:
 
 def planned_source(params: dict[str, Any]) -> str:
     """gen.planned.persona: the persona source whose generator decodes with the planner's strategies."""
-    source = param(params, "gen.planned.persona", str)
-    trained = param(params, "gen.train.persona_sources", list)
-    if source not in trained:
-        raise PipelineInputError(f"params.yaml: gen.planned.persona must be one of gen.train.persona_sources ({', '.join(trained)})")
-    return source
+    return trained_source(params, "gen.planned.persona", param(params, "gen.planned.persona", str))
 
 
 def sample_decoding(params: dict[str, Any]) -> Decoding:

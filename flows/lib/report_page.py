@@ -11,7 +11,6 @@ model's top tropes, nearest characters, the attention over its snippets with wor
 the top ones (Fig 4), and PESS persona sentences when data/character_personas.parquet exists."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from flows.lib.character_embeddings import read_embeddings
 from flows.lib.narrative_file import person_tropes
-from flows.lib.config import out_path
+from flows.lib.config import out_path, read_json
 from flows.lib.csv_files import read_csv
 from flows.lib.errors import PipelineInputError
 from flows.lib.paper import PAPER_TABLE2, PAPER_TABLE3
@@ -70,18 +69,6 @@ def report_inputs(params: dict[str, Any]) -> ReportInputs:
             "gen_eval": "gen_eval_metrics", "screenplay_cv": "screenplay_cv_metrics",
             "strategy_planner": "strategy_planner_metrics", "gen_planned": "gen_planned_metrics"}
     return ReportInputs(**{field: str(out_path(params, key)) for field, key in keys.items()})
-
-
-def read_json(path: str | Path, required: bool = True) -> Any:
-    path = Path(path)
-    if not path.exists():
-        if required:
-            raise PipelineInputError(f"{path}: file not found; run the stage that writes it first")
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise PipelineInputError(f"{path}: not valid JSON ({error})") from error
 
 
 # --- tables ---------------------------------------------------------------------------------
