@@ -2,9 +2,9 @@
 planner (models/strategy_planner.py) on every supporter turn of ESConv's train file, read its
 accuracy on valid (with its interval), then score it once on every turn of gen.eval.split
 beside the strategy references of gen_references (flows/lib/strategy_planning.py: paired
-intervals of the differences). Writes <paths.gen_planner_dir>/model.pt (resumed from checkpoints/last.pt when
-the same settings, data and code wrote it) and paths.strategy_planner_metrics, with the
-per-turn predictions.
+intervals of the differences). Writes <paths.gen_planner_dir>/model.pt (resumed from
+checkpoints/last.pt when the same settings, data and code wrote it) and
+paths.strategy_planner_metrics, with the per-turn predictions.
 """
 from __future__ import annotations
 
