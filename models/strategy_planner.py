@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -104,16 +105,20 @@ class StrategyPlanner(BackboneModule):
         return F.cross_entropy(self.logits([self.input_ids(e) for e in examples]), targets)
 
     @torch.no_grad()
-    def predict(self, examples: Sequence[PlannedCase], batch_size: int = 64) -> list[str]:
-        """The most probable strategy of each example, in input order (batches of similar length)."""
+    def probabilities(self, examples: Sequence[PlannedCase], batch_size: int = 64) -> np.ndarray:
+        """p(strategy) of each example [n, K], rows in input order, columns in config.strategies
+        order (batches of similar length)."""
         rows = [self.input_ids(e) for e in examples]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-        predicted: list[str] = [""] * len(rows)
+        probabilities = np.zeros((len(rows), len(self.config.strategies)), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            for i, k in zip(batch, self.logits([rows[i] for i in batch]).argmax(-1).tolist()):
-                predicted[i] = self.config.strategies[k]
-        return predicted
+            probabilities[batch] = self.logits([rows[i] for i in batch]).softmax(-1).float().cpu().numpy()
+        return probabilities
+
+    def predict(self, examples: Sequence[PlannedCase], batch_size: int = 64) -> list[str]:
+        """The most probable strategy of each example, in input order."""
+        return [self.config.strategies[k] for k in self.probabilities(examples, batch_size).argmax(-1)]
 
 
 class PlannerObjective(trainer.Objective):

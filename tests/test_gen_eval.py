@@ -8,7 +8,7 @@ from flows.lib.config import load_params, out_path
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
 from flows.lib.generator_eval import decoded_rows, likelihood_scores, other_personas, sample_rows, strategy_scores
-from flows.lib.gen_params import decoding_settings, planned_source, variant_settings
+from flows.lib.gen_params import decoding_settings, planned_source, planner_seeds, variant_settings
 from gen_tiny import save_tiny_models, write_tiny_params
 from models.generator import Turn
 
@@ -43,6 +43,11 @@ def test_params_yaml_variants_and_decoding():
     params["gen"]["planned"]["persona"] = "gold"
     with pytest.raises(PipelineInputError, match="gen.planned.persona must be one of gen.train.persona_sources"):
         planned_source(params)
+    assert planner_seeds(params) == [13, 14, 15]
+    for bad in ([], [13, 13], [13, "14"], [True]):
+        params["gen"]["planner"]["seeds"] = bad
+        with pytest.raises(PipelineInputError, match=r"^params.yaml: param 'gen.planner.seeds' must be distinct integers"):
+            planner_seeds(params)
 
 
 @pytest.mark.slow
@@ -76,7 +81,9 @@ def test_gen_flows_on_tiny_models(tmp_path, shared_data, monkeypatch):
         planned["planner_strategy_acc"] - planned["classifier_strategy_acc"], abs=0.02)
     low, high = planner_metrics["val"]["strategy_acc_ci95"]
     assert planner_metrics["val"]["n"] > 0 and low <= planner_metrics["val"]["strategy_acc"] <= high
-    assert planner_metrics["train"]["steps"] == 2 and (tmp_path / out_path(params, "gen_planner_dir") / "model.pt").exists()
+    planner_dir = tmp_path / out_path(params, "gen_planner_dir")
+    assert set(planner_metrics["train"]) == set(planner_metrics["val"]["seeds_strategy_acc"]) == {"0", "1"}
+    assert all(planner_metrics["train"][s]["steps"] == 2 and (planner_dir / f"seed-{s}" / "model.pt").exists() for s in ("0", "1"))
 
     models = gen_train_flow()
     assert set(models) == {"none", "pess"} and all((tmp_path / p).exists() for p in models.values())

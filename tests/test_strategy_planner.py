@@ -6,7 +6,8 @@ import torch
 
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample, build_examples, load_split, load_strategies
-from flows.lib.strategy_planning import STRATEGY_REFERENCES, planned_strategies, planner_scores, with_planned_strategies
+from flows.lib.strategy_planning import (STRATEGY_REFERENCES, mean_plan, planned_strategies, planner_scores,
+                                         with_planned_strategies)
 from models.generator import SUPPORTER, Turn
 from models.runtime import load_checkpoint
 from models.strategy_planner import TURN_MARK, PlannerConfig, StrategyPlanner, supporter_turn_number, train_planner
@@ -74,6 +75,19 @@ def test_training_lowers_the_loss_and_the_checkpoint_predicts_the_same(esconv, t
     hits = sum(p == g for p, g in zip(planner.predict(batch), gold))
     assert hits > max(gold.count(s) for s in gold)  # better than the batch's own majority
     assert planner.predict(batch, batch_size=3) == planner.predict(batch)  # batching and ordering change nothing
+    probabilities = planner.probabilities(batch)
+    assert probabilities.shape == (8, len(strategies)) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert [strategies[k] for k in probabilities.argmax(1)] == planner.predict(batch)
+
+
+def test_planners_plan_together_by_mean_probability():
+    strategies = ["[Question]", "[Others]", "[Information]"]
+    one = np.array([[0.5, 0.4, 0.1], [0.1, 0.2, 0.7]])
+    two = np.array([[0.1, 0.35, 0.55], [0.2, 0.3, 0.5]])
+    # the first turn: one alone picks [Question], two [Information], their mean [Others] (0.375)
+    assert mean_plan([one, two], strategies) == ["[Others]", "[Information]"]
+    assert mean_plan([one], strategies) == ["[Question]", "[Information]"]
+    assert mean_plan([two], strategies) == ["[Information]", "[Information]"]
 
 
 def rows(examples, **columns):

@@ -40,7 +40,16 @@ def planner_config(params: dict[str, Any]) -> PlannerConfig:
 
 
 def planner_train_settings(params: dict[str, Any]) -> TrainSettings:
+    """gen.planner.train; each planner's seed comes from gen.planner.seeds."""
     return read_train_settings(params, "gen.planner.train")
+
+
+def planner_seeds(params: dict[str, Any]) -> list[int]:
+    """gen.planner.seeds: one planner is trained per seed; distinct integers, at least one."""
+    seeds = param(params, "gen.planner.seeds", list)
+    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise PipelineInputError(f"params.yaml: param 'gen.planner.seeds' must be distinct integers, at least one; got {seeds}")
+    return seeds
 
 
 def persona_sources(params: dict[str, Any]) -> list[str]:

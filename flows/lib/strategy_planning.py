@@ -1,10 +1,13 @@
 """The fine-tuned strategy planner (models/strategy_planner.py) scored beside the strategy
 references of gen_references on the same supporter turns: its accuracy with a 95% interval,
 and its paired difference from each reference with the interval of that difference (the
-figure that says whether it is ahead of a reference, not just beside it). And its plan as the
-strategies a generator decodes with (stage gen_planned)."""
+figure that says whether it is ahead of a reference, not just beside it). Several planners,
+one per training seed, plan together: the strategy of highest mean probability. And the plan as
+the strategies a generator decodes with (stage gen_planned)."""
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -12,8 +15,36 @@ import numpy as np
 from flows.lib.bootstrap import bootstrap
 from flows.lib.errors import PipelineInputError
 from flows.lib.esconv_examples import SupportExample
+from models.strategy_planner import PlannerConfig, StrategyPlanner, train_planner
+from models.trainer import TrainSettings, run_files
 
 STRATEGY_REFERENCES = ("majority", "prior", "classifier", "retrieval")  # columns of gen_references' rows
+
+
+def planner_runs(run_dir: str | Path, seeds: Sequence[int]) -> dict[int, Path]:
+    """seed -> the run directory of its planner, <run_dir>/seed-<seed>."""
+    return {seed: Path(run_dir) / f"seed-{seed}" for seed in seeds}
+
+
+def train_planners(examples: list[Any], config: PlannerConfig, settings: TrainSettings, seeds: Sequence[int],
+                   run_dir: str | Path) -> dict[int, dict[str, Any]]:
+    """One planner per seed (settings with that seed) in its `planner_runs` directory, each
+    resumed from its own checkpoint; seed -> its training summary."""
+    return {seed: train_planner(examples, config, replace(settings, seed=seed), path)
+            for seed, path in planner_runs(run_dir, seeds).items()}
+
+
+def seed_probabilities(run_dir: str | Path, seeds: Sequence[int], examples: Sequence[SupportExample],
+                       device: str = "auto") -> dict[int, np.ndarray]:
+    """seed -> p(strategy) [n, K] of its trained planner on the examples."""
+    return {seed: StrategyPlanner.load(run_files(path)[0], device).probabilities(examples)
+            for seed, path in planner_runs(run_dir, seeds).items()}
+
+
+def mean_plan(probabilities: Sequence[np.ndarray], strategies: Sequence[str]) -> list[str]:
+    """Per example, the strategy of highest mean probability over the planners [n, K] each;
+    averaging seeds cancels part of what one training run's draw of batches decided."""
+    return [strategies[k] for k in np.mean(np.stack(list(probabilities)), axis=0).argmax(-1)]
 
 
 def planner_scores(examples: Sequence[SupportExample], predicted: Sequence[str], reference_rows: Sequence[dict[str, Any]],
